@@ -30,8 +30,8 @@ fmt:
 bench: ## benchmarks (speed and memory targets live here, not in tests)
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 $(PKGS)
 
-docs: build ## regenerate the README's configuration reference from the plugin specs
-	./scripts/gen-reference.sh README.md
+docs: ## regenerate the README's configuration reference from the plugin specs
+	$(GO) test ./cmd/feedd -run TestReadmeReference -count=1 -args -update
 
 tidy:
 	$(GO) mod tidy

@@ -73,6 +73,9 @@ func (r *Registry) Sources(path string, entries []config.Raw, refs config.Refs, 
 	seen := map[string]int{}
 	var out []Spec
 	for i, entry := range entries {
+		if entry == nil {
+			continue // not a mapping: the section's decode reported it
+		}
 		p := config.Index(path, i)
 		before := len(*ps)
 		var common SourceCommon
@@ -85,7 +88,7 @@ func (r *Registry) Sources(path string, entries []config.Raw, refs config.Refs, 
 		} else if !ok {
 			// Decode the common keys alone, to report their problems; the
 			// type's own keys cannot be judged without the type.
-			dec.Decode(p, pick(entry, config.Keys(config.FieldsOf(&common))), &common, ps)
+			dec.Decode(p, commonOnly(entry, &common), &common, ps)
 			continue
 		}
 		dec.DecodeAll(p, entry, targets, ps)
@@ -162,6 +165,9 @@ func (r *Registry) Chains(path string, entries []config.Raw, ps *config.Problems
 	dec := config.Decoder{}
 	seen := map[string]int{}
 	for i, entry := range entries {
+		if entry == nil {
+			continue
+		}
 		p := config.Index(path, i)
 		var common ChainCommon
 		t, ok := r.entryType(p, entry, KindChain, ps)
@@ -172,7 +178,7 @@ func (r *Registry) Chains(path string, entries []config.Raw, ps *config.Problems
 		if ok {
 			dec.DecodeAll(p, entry, targets, ps)
 		} else {
-			dec.Decode(p, pick(entry, config.Keys(config.FieldsOf(&common))), &common, ps)
+			dec.Decode(p, commonOnly(entry, &common), &common, ps)
 		}
 		if common.Name == "" {
 			continue
@@ -187,10 +193,13 @@ func (r *Registry) Chains(path string, entries []config.Raw, ps *config.Problems
 	}
 }
 
-func pick(m config.Raw, keys []string) config.Raw {
-	out := config.Raw{}
-	for _, k := range keys {
-		if v, ok := m[k]; ok {
+// commonOnly returns the keys of entry that common declares, for checking
+// them when the entry's type is missing or unknown (reported already, so its
+// type key is left out).
+func commonOnly(entry config.Raw, common any) config.Raw {
+	out := config.Raw{"type": "-"}
+	for _, k := range config.Keys(config.FieldsOf(common)) {
+		if v, ok := entry[k]; ok && k != "type" {
 			out[k] = v
 		}
 	}

@@ -71,10 +71,12 @@ var ErrStopped = errors.New("supervisor stopped")
 
 // Apply makes the running instances match specs: it starts instances that
 // are new, stops those no longer listed and leaves unchanged ones alone. A
-// changed instance is replaced without a gap: its replacement starts, and
-// only once it is ready does the old one stop; if the replacement fails or is
-// not ready within its StartTimeout, the old one keeps running, its status
-// says why, and Apply returns an error naming it. Apply returns once every
+// changed instance that is running is replaced without a gap: its
+// replacement starts, and only once it is ready does the old one stop; if the
+// replacement fails or is not ready within its StartTimeout, the old one
+// keeps running, its status says why, and Apply returns an error naming it.
+// A changed instance that is not running (starting or backing off) has no
+// work to hand over and is restarted with its new configuration at once. Apply returns once every
 // replacement has been decided; it does not wait for new instances to be ready.
 func (s *Supervisor) Apply(ctx context.Context, specs []Spec) error {
 	s.applyMu.Lock()
@@ -114,6 +116,15 @@ func (s *Supervisor) Apply(ctx context.Context, specs []Spec) error {
 		switch {
 		case !exists:
 			s.opts.Logger.Info("starting instance", "id", sp.ID, "type", sp.Type)
+			u := s.launch(sp)
+			s.mu.Lock()
+			s.units[sp.ID] = u
+			s.mu.Unlock()
+		case !old.spec.Same(sp) && old.status().State != StateRunning:
+			// Nothing to hand over from an instance that is not working:
+			// the new configuration takes its place at once.
+			s.opts.Logger.Info("restarting changed instance", "id", sp.ID, "type", sp.Type, "was", old.status().State)
+			old.stop()
 			u := s.launch(sp)
 			s.mu.Lock()
 			s.units[sp.ID] = u

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -76,32 +77,38 @@ func cmdRun(args []string, stderr io.Writer) int {
 	reload := make(chan struct{}, 1)
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	defer signal.Stop(sigs)
-	go func() {
-		stops := 0
-		for s := range sigs {
-			if s == syscall.SIGHUP {
-				select {
-				case reload <- struct{}{}:
-				default:
-				}
-				continue
-			}
-			stops++
-			if stops == 1 {
-				d.Logger().Info("signal received; shutting down (send it again to exit at once)", "signal", s.String())
-				cancel()
-				continue
-			}
-			d.Logger().Error("second signal; exiting at once", "signal", s.String())
-			os.Exit(1)
-		}
-	}()
+	defer func() { signal.Stop(sigs); close(sigs) }()
+	go handleSignals(sigs, d.Logger(), cancel, reload, os.Exit)
 	if err := d.Run(ctx, reload); err != nil {
 		fmt.Fprintln(stderr, "feedd:", err)
 		return 1
 	}
 	return 0
+}
+
+// handleSignals turns signals into actions until sigs is closed: SIGHUP asks
+// for a reload; the first SIGINT or SIGTERM starts a graceful shutdown
+// (cancel); a second one exits at once through exit.
+func handleSignals(sigs <-chan os.Signal, logger *slog.Logger, cancel func(), reload chan<- struct{}, exit func(int)) {
+	stops := 0
+	for s := range sigs {
+		if s == syscall.SIGHUP {
+			select {
+			case reload <- struct{}{}:
+			default: // a reload is already pending
+			}
+			continue
+		}
+		stops++
+		if stops == 1 {
+			logger.Info("signal received; shutting down (send it again to exit at once)", "signal", s.String())
+			cancel()
+			continue
+		}
+		logger.Error("second signal; exiting at once", "signal", s.String())
+		exit(1)
+		return
+	}
 }
 
 func printConfigError(w io.Writer, err error) {

@@ -188,7 +188,7 @@ func (d Decoder) decodeValue(path string, raw any, fv reflect.Value, f Field, ps
 	switch {
 	case t == rawType:
 		m, ok := asMap(raw)
-		if !ok {
+		if !ok || raw == nil {
 			ps.Add(path, "want a mapping, got %s", show(raw))
 			return
 		}

@@ -27,14 +27,21 @@ type Document struct {
 	Values map[string]any
 	// Positions locates keys of Values in the file.
 	Positions Positions
+	// FromEnv maps the paths whose values came from environment variables
+	// to the variables' names.
+	FromEnv map[string]string
 }
+
+// Locate places problems found in the document's values: file and line, or
+// the environment variable the value came from.
+func (d *Document) Locate(ps Problems) { ps.Locate(d.Name, d.Positions, d.FromEnv) }
 
 // Load parses the YAML data of the configuration called name through viper.
 // Each key in envKeys (dotted paths of scalar settings) may be overridden by
 // its environment variable (EnvName); afterwards ${VAR} references in string
 // values are expanded from the environment. Problems carry file and line.
 func Load(name string, data []byte, envKeys []string) (*Document, Problems) {
-	doc := &Document{Name: name, Positions: PositionsOf(data)}
+	doc := &Document{Name: name, Positions: PositionsOf(data), FromEnv: map[string]string{}}
 	// "::" as key delimiter keeps dotted keys (such as OTel resource
 	// attributes) whole; viper lower-cases every key.
 	v := viper.NewWithOptions(viper.KeyDelimiter("::"))
@@ -46,10 +53,13 @@ func Load(name string, data []byte, envKeys []string) (*Document, Problems) {
 		if err := v.BindEnv(strings.ReplaceAll(k, ".", "::"), EnvName(k)); err != nil {
 			return nil, Problems{{File: name, Msg: fmt.Sprintf("bind %s: %v", EnvName(k), err)}}
 		}
+		if _, set := os.LookupEnv(EnvName(k)); set {
+			doc.FromEnv[k] = EnvName(k)
+		}
 	}
 	var ps Problems
 	doc.Values, _ = Expand("", v.AllSettings(), os.LookupEnv, &ps).(map[string]any)
-	ps.Locate(name, doc.Positions)
+	doc.Locate(ps)
 	return doc, ps
 }
 

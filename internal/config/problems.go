@@ -21,6 +21,9 @@ type Problem struct {
 	// Path is the YAML path of the offending value, e.g. "feeds[2].interval";
 	// empty for a problem with the document as a whole.
 	Path string
+	// Env names the environment variable the bad value came from, when it
+	// came from one rather than the file.
+	Env string
 	// Msg says what is wrong: the bad value and what is allowed.
 	Msg string
 }
@@ -28,7 +31,9 @@ type Problem struct {
 // Error formats the problem as "file:line: path: msg", leaving out what is unknown.
 func (p Problem) Error() string {
 	var b strings.Builder
-	if p.File != "" {
+	if p.Env != "" {
+		b.WriteString("$" + p.Env + ": ")
+	} else if p.File != "" {
 		b.WriteString(p.File)
 		if p.Line > 0 {
 			fmt.Fprintf(&b, ":%d", p.Line)
@@ -69,11 +74,16 @@ func (ps Problems) Err() error {
 	return ps
 }
 
-// Locate fills File and Line of every problem from pos and sorts the problems
-// by line, then path.
-func (ps Problems) Locate(file string, pos Positions) {
+// Locate fills File and Line of every problem from pos, or Env for values
+// that came from the environment (env maps paths to variable names), and
+// sorts the problems by line, then path.
+func (ps Problems) Locate(file string, pos Positions, env map[string]string) {
 	for i := range ps {
 		ps[i].File = file
+		if name, ok := env[ps[i].Path]; ok {
+			ps[i].Env = name
+			continue
+		}
 		if ps[i].Line == 0 {
 			ps[i].Line = pos.Line(ps[i].Path)
 		}

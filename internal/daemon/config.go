@@ -22,13 +22,13 @@ import (
 type Config struct {
 	Server     ServerConfig       `yaml:"server" doc:"the HTTP and WebSocket listener"`
 	Log        LogConfig          `yaml:"log" doc:"logging"`
-	Telemetry  TelemetryConfig    `yaml:"telemetry" doc:"OpenTelemetry traces and metrics"`
+	Telemetry  TelemetryConfig    `yaml:"telemetry" doc:"OpenTelemetry traces and metrics (checked now; applied once telemetry lands)"`
 	Broker     BrokerConfig       `yaml:"broker" doc:"where publications go between nodes"`
-	History    HistoryConfig      `yaml:"history" doc:"per-channel history kept for recovery"`
+	History    HistoryConfig      `yaml:"history" doc:"per-channel history kept for recovery (checked now; applied once the channel hub lands)"`
 	Supervisor SupervisorConfig   `yaml:"supervisor" doc:"how plugin instances are restarted"`
 	Chains     []config.Raw       `yaml:"chains" doc:"blockchains, declared once and shared by the feeds that name them; keys per chain type (feedd plugins)"`
 	Feeds      []config.Raw       `yaml:"feeds" doc:"source plugin instances; keys per plugin type (feedd plugins)"`
-	Prices     feeds.PricesConfig `yaml:"prices" doc:"price aggregation"`
+	Prices     feeds.PricesConfig `yaml:"prices" doc:"price aggregation (checked now; applied once the aggregator lands)"`
 }
 
 // ServerConfig is the server: section.
@@ -171,7 +171,7 @@ func Parse(name string, data []byte, files fs.FS, reg *plugins.Registry) (*Loade
 	reg.Chains("chains", l.Config.Chains, &ps)
 	l.Sources = reg.Sources("feeds", l.Config.Feeds, refs, &ps)
 	if len(ps) > 0 {
-		ps.Locate(name, doc.Positions)
+		doc.Locate(ps)
 		return nil, ps
 	}
 	return l, nil
