@@ -480,3 +480,46 @@ func TestEmitAfterRunEndsIsDropped(t *testing.T) {
 	default:
 	}
 }
+
+func TestApplyRestartsChangedInstanceThatIsNotRunning(t *testing.T) {
+	h := newHarness(t, backoff.Policy{Initial: time.Minute})
+	l := &lifecycle{started: map[string]int{}, ended: map[string]int{}}
+	ctx := context.Background()
+	h.sup.Apply(ctx, []Spec{l.spec("x", "bad-key", -1)})
+	h.waitState("x", StateBackoff)
+	// The operator fixes the key: no handover from a failing instance, the
+	// new entry runs at once instead of after the minute of backoff.
+	if err := h.sup.Apply(ctx, []Spec{l.spec("x", "good-key", 0)}); err != nil {
+		t.Fatal(err)
+	}
+	s := h.waitState("x", StateRunning)
+	if s.Restarts != 0 || s.Error != "" || l.count(l.started, "x/good-key") != 1 {
+		t.Fatalf("status after fixing the entry: %+v", s)
+	}
+}
+
+// BenchmarkEmit measures the cost an instance pays per event on its way to
+// the sink (stall-watch bookkeeping, counters).
+func BenchmarkEmit(b *testing.B) {
+	var n atomic.Int64
+	sup := New(Options{Logger: slog.New(slog.DiscardHandler), Sink: SinkFunc(func(context.Context, Source, feeds.Event) { n.Add(1) })})
+	done := make(chan struct{})
+	sp := spec("bench", "1", func(ctx context.Context, h *Host) error {
+		defer close(done)
+		tick := feeds.Tick{Source: "bench", Symbol: "ETH-USD", Price: 3000}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			h.Emit(tick)
+		}
+		b.StopTimer()
+		return nil
+	})
+	sp.StallAfter = time.Minute
+	sup.Apply(context.Background(), []Spec{sp})
+	<-done
+	sup.Stop(context.Background())
+	if n.Load() != int64(b.N) {
+		b.Fatalf("sink got %d of %d events", n.Load(), b.N)
+	}
+}

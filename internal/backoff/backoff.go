@@ -54,11 +54,11 @@ func (p Policy) Delay(n int, rnd func() float64) time.Duration {
 	for i := 0; i < n && d < float64(p.Max); i++ {
 		d *= p.Factor
 	}
-	if d > float64(p.Max) {
-		d = float64(p.Max)
+	ceil := p.Max
+	if d < float64(p.Max) {
+		ceil = time.Duration(d)
 	}
-	d *= 1 - p.Jitter*rnd()
-	return time.Duration(d)
+	return ceil - time.Duration(float64(ceil)*p.Jitter*rnd())
 }
 
 // Ceiling returns the largest delay retry n can get (the delay without jitter).

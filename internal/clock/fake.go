@@ -40,8 +40,12 @@ func (f *Fake) NewTimer(d time.Duration) Timer {
 	return t
 }
 
-// Advance moves the fake time forward by d, firing every timer that falls due.
+// Advance moves the fake time forward by d, firing every timer that falls
+// due. A negative d does nothing: time does not go back.
 func (f *Fake) Advance(d time.Duration) {
+	if d < 0 {
+		return
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	target := f.now.Add(d)
@@ -149,27 +153,31 @@ type fakeTimer struct {
 
 func (t *fakeTimer) C() <-chan time.Time { return t.c }
 
+// Stop reports true when it stopped a waiting timer or discarded a fired
+// value not yet received, as time.Timer does since Go 1.23.
 func (t *fakeTimer) Stop() bool {
 	t.f.mu.Lock()
 	defer t.f.mu.Unlock()
-	drain(t.c)
-	return t.f.remove(t)
+	pending := drain(t.c)
+	return t.f.remove(t) || pending
 }
 
 func (t *fakeTimer) Reset(d time.Duration) bool {
 	t.f.mu.Lock()
 	defer t.f.mu.Unlock()
-	drain(t.c)
-	active := t.f.remove(t)
+	pending := drain(t.c)
+	active := t.f.remove(t) || pending
 	t.when = t.f.now.Add(d)
 	t.f.add(t)
 	t.f.fireDue()
 	return active
 }
 
-func drain(c chan time.Time) {
+func drain(c chan time.Time) bool {
 	select {
 	case <-c:
+		return true
 	default:
+		return false
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"time"
@@ -29,8 +30,11 @@ type Config struct {
 	Symbols []string `yaml:"symbols" doc:"replay only these symbols (BASE-QUOTE); default all"`
 }
 
-// Validate checks the symbols.
+// Validate checks the file name and the symbols.
 func (c *Config) Validate(v *config.Validation) {
+	if c.File != "" && !filepath.IsAbs(c.File) && !fs.ValidPath(path.Clean(filepath.ToSlash(c.File))) {
+		v.Errorf("file", "%q leaves the configuration file's folder; use an absolute path", c.File)
+	}
 	for i, s := range c.Symbols {
 		if _, _, err := feeds.ParseSymbol(s); err != nil {
 			v.Errorf(fmt.Sprintf("symbols[%d]", i), "%v", err)
@@ -68,7 +72,7 @@ func (r *Replay) open() (io.ReadCloser, error) {
 	if filepath.IsAbs(r.cfg.File) || r.files == nil {
 		return os.Open(r.cfg.File)
 	}
-	return r.files.Open(filepath.ToSlash(r.cfg.File))
+	return r.files.Open(path.Clean(filepath.ToSlash(r.cfg.File)))
 }
 
 // Run plays the file until ctx ends (or the file ends, without loop).
@@ -78,7 +82,6 @@ func (r *Replay) Run(ctx context.Context, h *plugins.Host) error {
 		start    time.Time // wall time that the first record of this pass maps to
 		first    int64     // ts of the first record of this pass
 		lastGap  = time.Second
-		emitted  int
 		timer    = clk.NewTimer(0)
 		lastTS   int64
 		passBase time.Time
@@ -89,7 +92,8 @@ func (r *Replay) Run(ctx context.Context, h *plugins.Host) error {
 		if err != nil {
 			return fmt.Errorf("open replay file: %w", err)
 		}
-		h.Ready()
+		// Ready comes with the first tick (Emit): a file with no usable
+		// line must not count as a working replacement on reload.
 		sc := bufio.NewScanner(f)
 		sc.Buffer(make([]byte, 0, 4096), maxLine)
 		passEmitted, line := 0, 0
@@ -109,10 +113,13 @@ func (r *Replay) Run(ctx context.Context, h *plugins.Host) error {
 			}
 			if first == 0 {
 				first = rec.TS
-				if pass == 0 {
+				switch {
+				case pass == 0:
 					start = clk.Now()
-				} else {
-					start = passBase.Add(lastGap)
+				case r.cfg.Speed > 0:
+					start = passBase.Add(time.Duration(float64(lastGap) / r.cfg.Speed))
+				default:
+					start = passBase
 				}
 			} else if rec.TS > lastTS {
 				lastGap = time.Duration(rec.TS-lastTS) * time.Millisecond
@@ -154,7 +161,6 @@ func (r *Replay) Run(ctx context.Context, h *plugins.Host) error {
 				ReceiveTime: now,
 			})
 			passEmitted++
-			emitted++
 		}
 		err = sc.Err()
 		f.Close()
