@@ -142,7 +142,7 @@ func (d Decoder) decodeStruct(path string, m map[string]any, rv reflect.Value, p
 			} else if f.rtype.Kind() == reflect.Struct && f.rtype != durationType {
 				d.decodeStruct(fp, nil, fv, ps)
 			}
-			if f.Required {
+			if f.Required && f.Default == "" {
 				ps.Add(fp, "required%s", docHint(f))
 			}
 			continue
@@ -152,7 +152,8 @@ func (d Decoder) decodeStruct(path string, m map[string]any, rv reflect.Value, p
 		if len(*ps) > before {
 			continue
 		}
-		if f.Required && fv.IsZero() {
+		empty := fv.IsZero() || (fv.Kind() == reflect.Slice || fv.Kind() == reflect.Map) && fv.Len() == 0
+		if f.Required && empty {
 			ps.Add(fp, "required, got an empty value%s", docHint(f))
 			continue
 		}
@@ -209,7 +210,7 @@ func (d Decoder) decodeValue(path string, raw any, fv reflect.Value, f Field, ps
 	case t.Kind() == reflect.Slice:
 		list, ok := raw.([]any)
 		if !ok {
-			if s, isStr := raw.(string); isStr && t.Elem().Kind() == reflect.String {
+			if s, isStr := raw.(string); isStr && scalarKind(t.Elem()) {
 				list = splitList(s) // from an environment variable: "a,b c"
 			} else {
 				ps.Add(path, "want a list, got %s", show(raw))
@@ -229,9 +230,14 @@ func (d Decoder) decodeValue(path string, raw any, fv reflect.Value, f Field, ps
 			return
 		}
 		out := reflect.MakeMapWithSize(t, len(m))
+		ef := Field{rtype: t.Elem()}
+		if t.Elem().Kind() == reflect.Struct && t.Elem() != durationType {
+			ef.Fields = fieldsOfType(t.Elem())
+		}
 		for _, k := range slices.Sorted(maps.Keys(m)) {
 			ev := reflect.New(t.Elem()).Elem()
-			d.decodeValue(Join(path, k), m[k], ev, Field{Key: k, rtype: t.Elem()}, ps)
+			ef.Key = k
+			d.decodeValue(Join(path, k), m[k], ev, ef, ps)
 			out.SetMapIndex(reflect.ValueOf(k).Convert(t.Key()), ev)
 		}
 		fv.Set(out)
@@ -278,9 +284,15 @@ func convert(raw any, t reflect.Type) (reflect.Value, error) {
 			return out, fmt.Errorf("want a duration such as \"10s\", got %s", show(raw))
 		}
 	case t.Kind() == reflect.String:
-		switch raw.(type) {
+		switch x := raw.(type) {
 		case string, int, int64, float64, bool, uint64:
 			out.SetString(fmt.Sprint(raw))
+		case time.Time: // YAML reads an unquoted 2024-01-02 as a timestamp
+			if x.Equal(x.Truncate(24*time.Hour)) && x.Location() == time.UTC {
+				out.SetString(x.Format(time.DateOnly))
+			} else {
+				out.SetString(x.Format(time.RFC3339Nano))
+			}
 		default:
 			return out, fmt.Errorf("want a string, got %s", show(raw))
 		}
@@ -327,6 +339,9 @@ func convert(raw any, t reflect.Type) (reflect.Value, error) {
 			if n < 0 {
 				return out, fmt.Errorf("want a whole number of zero or more, got %d", n)
 			}
+			if out.OverflowUint(uint64(n)) {
+				return out, fmt.Errorf("want a whole number, got %d (out of range)", n)
+			}
 			out.SetUint(uint64(n))
 		} else {
 			if out.OverflowInt(n) {
@@ -356,6 +371,9 @@ func convert(raw any, t reflect.Type) (reflect.Value, error) {
 		}
 		if math.IsNaN(x) || math.IsInf(x, 0) {
 			return out, fmt.Errorf("want a finite number, got %v", x)
+		}
+		if out.OverflowFloat(x) {
+			return out, fmt.Errorf("want a number, got %v (out of range)", x)
 		}
 		out.SetFloat(x)
 	default:
@@ -390,6 +408,12 @@ func checkBounds(path string, fv reflect.Value, f Field, ps *Problems) {
 	if f.Min == "" && f.Max == "" {
 		return
 	}
+	if fv.Kind() == reflect.Slice {
+		for i := 0; i < fv.Len(); i++ {
+			checkBounds(Index(path, i), fv.Index(i), f, ps)
+		}
+		return
+	}
 	num := func(v reflect.Value) float64 {
 		switch {
 		case v.CanInt():
@@ -419,4 +443,14 @@ func checkBounds(path string, fv reflect.Value, f Field, ps *Problems) {
 	if f.Max != "" && x > bound(f.Max) {
 		ps.Add(path, "%s is too large; want at most %s", shown, f.Max)
 	}
+}
+
+// scalarKind reports whether t is decoded from a single YAML scalar.
+func scalarKind(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.String, reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return true
+	}
+	return false
 }

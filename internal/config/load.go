@@ -41,7 +41,8 @@ func (d *Document) Locate(ps Problems) { ps.Locate(d.Name, d.Positions, d.FromEn
 // its environment variable (EnvName); afterwards ${VAR} references in string
 // values are expanded from the environment. Problems carry file and line.
 func Load(name string, data []byte, envKeys []string) (*Document, Problems) {
-	doc := &Document{Name: name, Positions: PositionsOf(data), FromEnv: map[string]string{}}
+	pos, ps := indexYAML(data)
+	doc := &Document{Name: name, Positions: pos, FromEnv: map[string]string{}}
 	// "::" as key delimiter keeps dotted keys (such as OTel resource
 	// attributes) whole; viper lower-cases every key.
 	v := viper.NewWithOptions(viper.KeyDelimiter("::"))
@@ -53,11 +54,10 @@ func Load(name string, data []byte, envKeys []string) (*Document, Problems) {
 		if err := v.BindEnv(strings.ReplaceAll(k, ".", "::"), EnvName(k)); err != nil {
 			return nil, Problems{{File: name, Msg: fmt.Sprintf("bind %s: %v", EnvName(k), err)}}
 		}
-		if _, set := os.LookupEnv(EnvName(k)); set {
+		if val, set := os.LookupEnv(EnvName(k)); set && val != "" { // viper ignores empty variables
 			doc.FromEnv[k] = EnvName(k)
 		}
 	}
-	var ps Problems
 	doc.Values, _ = Expand("", v.AllSettings(), os.LookupEnv, &ps).(map[string]any)
 	doc.Locate(ps)
 	return doc, ps

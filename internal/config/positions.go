@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -13,19 +14,36 @@ type Positions map[string]int
 // PositionsOf indexes the YAML document in data; it returns an empty index
 // when data does not parse (the loader reports that error itself).
 func PositionsOf(data []byte) Positions {
+	pos, _ := indexYAML(data)
+	return pos
+}
+
+// indexYAML walks the YAML document in data once, locating every key and
+// reporting keys of one mapping that differ only in letter case: keys are
+// case-insensitive, and viper would keep one of them at random.
+func indexYAML(data []byte) (Positions, Problems) {
 	pos := Positions{}
+	var ps Problems
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil || len(doc.Content) == 0 {
-		return pos
+		return pos, nil
 	}
 	var walk func(path string, n *yaml.Node)
 	walk = func(path string, n *yaml.Node) {
 		switch n.Kind {
 		case yaml.MappingNode:
+			seen := map[string]string{}
 			for i := 0; i+1 < len(n.Content); i += 2 {
 				k, v := n.Content[i], n.Content[i+1]
-				p := Join(path, strings.ToLower(k.Value))
-				pos[p] = k.Line
+				lk := strings.ToLower(k.Value)
+				p := Join(path, lk)
+				if first, dup := seen[lk]; dup && first != k.Value {
+					ps = append(ps, Problem{Line: k.Line, Path: p,
+						Msg: fmt.Sprintf("key %q repeats %q: keys are case-insensitive; keep one", k.Value, first)})
+				} else if !dup {
+					seen[lk] = k.Value
+					pos[p] = k.Line
+				}
 				walk(p, v)
 			}
 		case yaml.SequenceNode:
@@ -41,7 +59,7 @@ func PositionsOf(data []byte) Positions {
 		}
 	}
 	walk("", doc.Content[0])
-	return pos
+	return pos, ps
 }
 
 // Line returns the line of path, or of its nearest ancestor that is in the

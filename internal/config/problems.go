@@ -80,7 +80,7 @@ func (ps Problems) Err() error {
 func (ps Problems) Locate(file string, pos Positions, env map[string]string) {
 	for i := range ps {
 		ps[i].File = file
-		if name, ok := env[ps[i].Path]; ok {
+		if name, ok := envOf(env, ps[i].Path); ok {
 			ps[i].Env = name
 			continue
 		}
@@ -127,4 +127,16 @@ func show(v any) string {
 	default:
 		return fmt.Sprintf("%v", x)
 	}
+}
+
+// envOf finds the variable that set path or the list path is an element of.
+func envOf(env map[string]string, path string) (string, bool) {
+	if name, ok := env[path]; ok {
+		return name, true
+	}
+	if i := strings.IndexByte(path, '['); i > 0 {
+		name, ok := env[path[:i]]
+		return name, ok
+	}
+	return "", false
 }

@@ -18,8 +18,9 @@ func Suggest(word string, candidates []string) string {
 			best, bestD = c, d
 		}
 	}
-	limit := max(1, min(3, len(word)/3))
-	if bestD <= limit {
+	n := len([]rune(word))
+	limit := max(1, min(3, n/3))
+	if bestD <= limit && bestD < n { // a one-letter word matches nothing by being replaced
 		return best
 	}
 	return ""

@@ -31,6 +31,18 @@ func Watch(ctx context.Context, path string, settle time.Duration, changed func(
 		return fmt.Errorf("watch %s: %w", dir, err)
 	}
 	real, _ := filepath.EvalSymlinks(file)
+	// A symlinked file may live elsewhere: watch its folder too, so that
+	// writes through the link are seen.
+	watched := map[string]bool{dir: true}
+	watchReal := func() {
+		if real == "" {
+			return
+		}
+		if d := filepath.Dir(real); !watched[d] && w.Add(d) == nil {
+			watched[d] = true
+		}
+	}
+	watchReal()
 	var (
 		timer   *time.Timer
 		timeout <-chan time.Time
@@ -49,9 +61,11 @@ func Watch(ctx context.Context, path string, settle time.Duration, changed func(
 				return nil
 			}
 			cur, _ := filepath.EvalSymlinks(file)
-			relevant := filepath.Clean(ev.Name) == file && ev.Op&(fsnotify.Write|fsnotify.Create|fsnotify.Rename) != 0
+			name := filepath.Clean(ev.Name)
+			relevant := (name == file || real != "" && name == real) && ev.Op&(fsnotify.Write|fsnotify.Create|fsnotify.Rename) != 0
 			if cur != "" && cur != real {
 				relevant, real = true, cur
+				watchReal()
 			}
 			if !relevant {
 				continue
