@@ -40,6 +40,18 @@ func (f *Fake) NewTimer(d time.Duration) Timer {
 	return t
 }
 
+// AfterFunc returns a timer that calls f in a new goroutine when the fake
+// time reaches now+d.
+func (f *Fake) AfterFunc(d time.Duration, fn func()) Timer {
+	t := &fakeTimer{f: f, c: make(chan time.Time, 1), fn: fn}
+	f.mu.Lock()
+	t.when = f.now.Add(d)
+	f.add(t)
+	f.fireDue()
+	f.mu.Unlock()
+	return t
+}
+
 // Advance moves the fake time forward by d, firing every timer that falls
 // due. A negative d does nothing: time does not go back.
 func (f *Fake) Advance(d time.Duration) {
@@ -139,6 +151,10 @@ func (f *Fake) fireDue() {
 
 func (f *Fake) fire(t *fakeTimer) {
 	f.remove(t)
+	if t.fn != nil {
+		go t.fn()
+		return
+	}
 	select {
 	case t.c <- f.now:
 	default:
@@ -148,10 +164,16 @@ func (f *Fake) fire(t *fakeTimer) {
 type fakeTimer struct {
 	f    *Fake
 	c    chan time.Time
+	fn   func() // AfterFunc's function, nil for channel timers
 	when time.Time
 }
 
-func (t *fakeTimer) C() <-chan time.Time { return t.c }
+func (t *fakeTimer) C() <-chan time.Time {
+	if t.fn != nil {
+		return nil
+	}
+	return t.c
+}
 
 // Stop reports true when it stopped a waiting timer or discarded a fired
 // value not yet received, as time.Timer does since Go 1.23.

@@ -1,0 +1,73 @@
+package channels
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// Counters are the hub's running totals, read by metrics and tests. The
+// observability work exports them; until then they are read with Snapshot.
+type Counters struct {
+	Connections    atomic.Int64 // open now
+	Accepted       atomic.Int64 // ever accepted
+	Refused        atomic.Int64 // refused before or at the upgrade
+	Frames         atomic.Int64 // frames written
+	Messages       atomic.Int64 // messages written (a frame holds one or more)
+	SlowCloses     atomic.Int64 // closed with 4008
+	RateLimited    atomic.Int64
+	AuthFailures   atomic.Int64
+	RequestErrors  atomic.Int64
+	mu             sync.Mutex
+	subsByNS       map[string]int64
+	requestsByCode map[string]int64
+}
+
+func (c *Counters) frame(n int) {
+	c.Frames.Add(1)
+	c.Messages.Add(int64(n))
+}
+
+func (c *Counters) slowClose() { c.SlowCloses.Add(1) }
+
+func (c *Counters) authFailure(error) { c.AuthFailures.Add(1) }
+
+func (c *Counters) requestError(code string) {
+	c.RequestErrors.Add(1)
+	c.mu.Lock()
+	if c.requestsByCode == nil {
+		c.requestsByCode = map[string]int64{}
+	}
+	c.requestsByCode[code]++
+	c.mu.Unlock()
+}
+
+func (c *Counters) subscribed(ns string, delta int64) {
+	c.mu.Lock()
+	if c.subsByNS == nil {
+		c.subsByNS = map[string]int64{}
+	}
+	c.subsByNS[ns] += delta
+	c.mu.Unlock()
+}
+
+// Subscriptions returns the open subscriptions per namespace.
+func (c *Counters) Subscriptions() map[string]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]int64, len(c.subsByNS))
+	for k, v := range c.subsByNS {
+		out[k] = v
+	}
+	return out
+}
+
+// Errors returns the error replies sent per code.
+func (c *Counters) Errors() map[string]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]int64, len(c.requestsByCode))
+	for k, v := range c.requestsByCode {
+		out[k] = v
+	}
+	return out
+}

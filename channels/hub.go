@@ -1,0 +1,410 @@
+package channels
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/feedd/feedd/internal/clock"
+)
+
+// InterestHandler hears when a channel of an interest namespace (wallet:,
+// tx:) gets its first subscriber on this node and loses its last. Calls for
+// one channel come in order, Watch before Unwatch; they must return quickly
+// (start or stop work in the background).
+type InterestHandler interface {
+	Watch(channel string)
+	Unwatch(channel string)
+}
+
+// HubOptions configure a Hub. Zero fields take the defaults noted.
+type HubOptions struct {
+	// Broker stores streams; default a MemoryBroker.
+	Broker Broker
+	// Clock drives heartbeats, token expiry and sweeping; default wall clock.
+	Clock clock.Clock
+	// Logger; default slog.Default().
+	Logger *slog.Logger
+	// Namespaces are the channel rules; a channel outside them is bad_channel.
+	Namespaces []*Namespace
+	// MaxQueue bounds how many publications of one channel a connection
+	// may fall behind: beyond it a state channel is coalesced (it always
+	// is when behind) and an event channel closes the connection with 4008.
+	// Default 1024.
+	MaxQueue int
+	// WriteDelay is how long a connection's writer waits after being woken
+	// before it writes, so that more messages share one frame. Default 0.
+	WriteDelay time.Duration
+	// WriteTimeout bounds one write to a connection; default 10s.
+	WriteTimeout time.Duration
+	// Heartbeat is the server ping interval; a client that has not answered
+	// for two intervals is closed with 4000. Default 25s.
+	Heartbeat time.Duration
+	// MaxSubscriptions per connection; default 256.
+	MaxSubscriptions int
+	// SweepInterval is how often idle broker streams are dropped; default 1m.
+	SweepInterval time.Duration
+}
+
+// Hub routes publications to subscribed sessions.
+type Hub struct {
+	opts   HubOptions
+	broker Broker
+	clk    clock.Clock
+	log    *slog.Logger
+
+	mu       sync.RWMutex
+	ns       map[string]*Namespace
+	channels map[string]*channel
+	interest map[string][]InterestHandler
+	sessions map[*session]struct{}
+	closed   bool
+
+	interestMu sync.Mutex // orders Watch/Unwatch calls
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+// channel is the node-local state of a channel with subscribers here.
+type channel struct {
+	name string
+	ns   *Namespace
+
+	mu    sync.Mutex
+	epoch string
+	last  uint64         // newest delivered offset
+	ring  []*Publication // the last MaxQueue deliveries, ring[offset % len]
+	subs  []*subscription
+}
+
+// NewHub returns a running hub; Close stops it.
+func NewHub(opts HubOptions) (*Hub, error) {
+	if opts.Clock == nil {
+		opts.Clock = clock.Real{}
+	}
+	if opts.Broker == nil {
+		opts.Broker = NewMemoryBroker(opts.Clock)
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.MaxQueue <= 0 {
+		opts.MaxQueue = 1024
+	}
+	if opts.WriteTimeout <= 0 {
+		opts.WriteTimeout = 10 * time.Second
+	}
+	if opts.Heartbeat <= 0 {
+		opts.Heartbeat = 25 * time.Second
+	}
+	if opts.MaxSubscriptions <= 0 {
+		opts.MaxSubscriptions = 256
+	}
+	if opts.SweepInterval <= 0 {
+		opts.SweepInterval = time.Minute
+	}
+	h := &Hub{
+		opts: opts, broker: opts.Broker, clk: opts.Clock, log: opts.Logger,
+		ns: map[string]*Namespace{}, channels: map[string]*channel{},
+		interest: map[string][]InterestHandler{}, sessions: map[*session]struct{}{},
+		stop: make(chan struct{}), done: make(chan struct{}),
+	}
+	for _, n := range opts.Namespaces {
+		if _, dup := h.ns[n.Name]; dup {
+			return nil, fmt.Errorf("namespace %q declared twice", n.Name)
+		}
+		h.ns[n.Name] = n
+	}
+	h.broker.SetHandler(h.deliver)
+	go h.loop()
+	return h, nil
+}
+
+// Namespaces returns the namespaces by name, sorted.
+func (h *Hub) Namespaces() []*Namespace {
+	out := make([]*Namespace, 0, len(h.ns))
+	for _, n := range h.ns {
+		out = append(out, n)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// OnInterest registers a handler for the channels of namespace ns.
+func (h *Hub) OnInterest(ns string, handler InterestHandler) {
+	h.mu.Lock()
+	h.interest[ns] = append(h.interest[ns], handler)
+	h.mu.Unlock()
+}
+
+// Resolve checks a channel name and returns its canonical form and namespace.
+func (h *Hub) Resolve(name string) (string, *Namespace, error) {
+	nsName, rest, err := splitName(name)
+	if err != nil {
+		return "", nil, err
+	}
+	ns, ok := h.ns[nsName]
+	if !ok {
+		return "", nil, fmt.Errorf("%w: unknown namespace %q in %q", ErrBadChannel, nsName, name)
+	}
+	if ns.Canon != nil {
+		c, err := ns.Canon(rest)
+		if err != nil {
+			return "", nil, fmt.Errorf("%w: %s: %v", ErrBadChannel, name, err)
+		}
+		rest = c
+	}
+	return nsName + ":" + rest, ns, nil
+}
+
+// Publish publishes data (a JSON value) to channel and returns its position.
+// The name is checked and made canonical first.
+func (h *Hub) Publish(ctx context.Context, channel string, data json.RawMessage, snapshot json.RawMessage) (*Publication, error) {
+	name, ns, err := h.Resolve(channel)
+	if err != nil {
+		return nil, err
+	}
+	if !json.Valid(data) {
+		return nil, fmt.Errorf("publish to %s: data is not valid JSON", name)
+	}
+	return h.broker.Publish(ctx, name, data, PublishOptions{
+		StreamOptions: StreamOptions{HistorySize: ns.HistorySize, HistoryTTL: ns.HistoryTTL, Coalesce: ns.Coalesce},
+		Snapshot:      snapshot,
+	})
+}
+
+// Latest returns channel's position and snapshot (or, for a channel
+// without one, its newest publication's data); found is false when the
+// channel has no data.
+func (h *Hub) Latest(ctx context.Context, channel string) (name string, pos Position, snapshot json.RawMessage, found bool, err error) {
+	name, _, err = h.Resolve(channel)
+	if err != nil {
+		return "", Position{}, nil, false, err
+	}
+	res, err := h.broker.History(ctx, name, nil, 0)
+	if err != nil {
+		return name, Position{}, nil, false, err
+	}
+	return name, res.Latest, res.Snapshot, res.Latest.Offset > 0 || res.Snapshot != nil, nil
+}
+
+// deliver is the broker's handler: it caches p and wakes the writers of
+// the channel's subscribers.
+func (h *Hub) deliver(p *Publication) {
+	h.mu.RLock()
+	ch := h.channels[p.Channel]
+	h.mu.RUnlock()
+	if ch == nil {
+		return
+	}
+	p.canonicalFrame() // encode once, outside the lock
+	ch.mu.Lock()
+	if ch.epoch != p.Epoch {
+		// The broker lost the stream (new epoch): start over.
+		ch.epoch = p.Epoch
+		clear(ch.ring)
+		for _, s := range ch.subs {
+			s.sent = p.Offset - 1
+		}
+	}
+	ch.ring[p.Offset%uint64(len(ch.ring))] = p
+	ch.last = p.Offset
+	subs := ch.subs
+	ch.mu.Unlock()
+	for _, s := range subs {
+		s.s.notify(s)
+	}
+}
+
+// attach adds sub to its channel, creating the channel (and subscribing
+// the broker, and telling interest handlers) for the first subscriber.
+func (h *Hub) attach(ctx context.Context, sub *subscription, name string, ns *Namespace) error {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return errors.New("hub closed")
+	}
+	ch := h.channels[name]
+	first := ch == nil
+	if first {
+		ch = &channel{name: name, ns: ns, ring: make([]*Publication, h.opts.MaxQueue)}
+		h.channels[name] = ch
+	}
+	ch.mu.Lock()
+	sub.ch = ch
+	sub.pending.Store(true)
+	ch.subs = append(ch.subs[:len(ch.subs):len(ch.subs)], sub)
+	ch.mu.Unlock()
+	handlers := h.interest[ns.Name]
+	h.mu.Unlock()
+	if first {
+		if err := h.broker.Subscribe(ctx, name); err != nil {
+			h.detach(sub)
+			return err
+		}
+		if ns.Interest {
+			h.interestMu.Lock()
+			for _, ih := range handlers {
+				ih.Watch(name)
+			}
+			h.interestMu.Unlock()
+		}
+	}
+	return nil
+}
+
+// detach removes sub from its channel, dropping the channel after its
+// last subscriber.
+func (h *Hub) detach(sub *subscription) {
+	sub.removed.Store(true)
+	ch := sub.ch
+	if ch == nil {
+		return
+	}
+	h.mu.Lock()
+	ch.mu.Lock()
+	subs := make([]*subscription, 0, len(ch.subs))
+	for _, s := range ch.subs {
+		if s != sub {
+			subs = append(subs, s)
+		}
+	}
+	ch.subs = subs
+	ch.mu.Unlock()
+	last := len(subs) == 0 && h.channels[ch.name] == ch
+	if last {
+		delete(h.channels, ch.name)
+	}
+	handlers := h.interest[ch.ns.Name]
+	h.mu.Unlock()
+	if !last {
+		return
+	}
+	_ = h.broker.Unsubscribe(context.Background(), ch.name)
+	if ch.ns.Interest {
+		h.interestMu.Lock()
+		for _, ih := range handlers {
+			ih.Unwatch(ch.name)
+		}
+		h.interestMu.Unlock()
+	}
+}
+
+// Stats are the hub's current counts.
+type Stats struct {
+	Sessions      int
+	Channels      int
+	Subscriptions int
+}
+
+// Stats counts sessions, channels with local subscribers and subscriptions.
+func (h *Hub) Stats() Stats {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	st := Stats{Sessions: len(h.sessions), Channels: len(h.channels)}
+	for _, ch := range h.channels {
+		ch.mu.Lock()
+		st.Subscriptions += len(ch.subs)
+		ch.mu.Unlock()
+	}
+	return st
+}
+
+func (h *Hub) addSession(s *session) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return false
+	}
+	h.sessions[s] = struct{}{}
+	return true
+}
+
+func (h *Hub) removeSession(s *session) {
+	h.mu.Lock()
+	delete(h.sessions, s)
+	h.mu.Unlock()
+}
+
+// loop sends heartbeats and sweeps the broker until Close.
+func (h *Hub) loop() {
+	defer close(h.done)
+	beat := h.clk.NewTimer(h.opts.Heartbeat)
+	sweep := h.clk.NewTimer(h.opts.SweepInterval)
+	defer beat.Stop()
+	defer sweep.Stop()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-beat.C():
+			h.heartbeat()
+			beat.Reset(h.opts.Heartbeat)
+		case <-sweep.C():
+			if mb, ok := h.broker.(*MemoryBroker); ok {
+				if n := mb.Sweep(); n > 0 {
+					h.log.Debug("dropped idle channel streams", "count", n)
+				}
+			}
+			sweep.Reset(h.opts.SweepInterval)
+		}
+	}
+}
+
+func (h *Hub) heartbeat() {
+	now := h.clk.Now()
+	h.mu.RLock()
+	sessions := make([]*session, 0, len(h.sessions))
+	for s := range h.sessions {
+		sessions = append(sessions, s)
+	}
+	h.mu.RUnlock()
+	ping := message{Type: "ping", TS: now.UnixMilli()}.encode()
+	for _, s := range sessions {
+		if now.Sub(s.lastPong()) > 2*h.opts.Heartbeat {
+			s.closeWith(4000, "heartbeat missed")
+			continue
+		}
+		s.enqueue(ping)
+	}
+}
+
+// Shutdown closes every session with 1001 and waits for them to end or
+// ctx to expire. New sessions are refused from then on.
+func (h *Hub) Shutdown(ctx context.Context) error {
+	h.mu.Lock()
+	h.closed = true
+	sessions := make([]*session, 0, len(h.sessions))
+	for s := range h.sessions {
+		sessions = append(sessions, s)
+	}
+	h.mu.Unlock()
+	for _, s := range sessions {
+		s.closeWith(1001, "server shutting down")
+	}
+	for _, s := range sessions {
+		select {
+		case <-s.done:
+		case <-ctx.Done():
+			return fmt.Errorf("sessions still open: %w", ctx.Err())
+		}
+	}
+	return nil
+}
+
+// Close stops the hub's background work; call it after Shutdown.
+func (h *Hub) Close() error {
+	select {
+	case <-h.stop:
+	default:
+		close(h.stop)
+	}
+	<-h.done
+	return h.broker.Close()
+}

@@ -1,0 +1,459 @@
+package channels
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/feedd/feedd/channels/protocol"
+	"github.com/feedd/feedd/internal/clock"
+)
+
+// session is one WebSocket connection. Its reading side runs in the HTTP
+// handler's goroutine; its writing side runs in a goroutine started only
+// while there is something to write, so an idle connection costs one
+// goroutine and its buffers.
+type session struct {
+	hub  *Hub
+	srv  *Server
+	conn *websocket.Conn
+	id   string
+	ip   string
+	done chan struct{} // closed when the session has ended
+
+	lastPongNs atomic.Int64
+	closing    atomic.Bool
+
+	mu       sync.Mutex
+	subs     map[string]*subscription // by canonical name
+	ctrl     [][]byte                 // encoded non-update messages waiting
+	dirty    []*subscription          // subscriptions with publications waiting
+	spare    []*subscription
+	flushing bool // a writer goroutine runs
+	closed   bool
+	ident    *Identity
+	expiry   clock.Timer
+
+	limiter tokenBucket
+
+	// writer state, touched only by the one writer goroutine
+	buf  []byte
+	pubs []*Publication
+}
+
+// subscription is one channel of one session.
+type subscription struct {
+	s       *session
+	ch      *channel
+	name    string // canonical
+	alias   string // the name as the client wrote it, "" when canonical
+	dirty   bool   // guarded by s.mu: queued in s.dirty
+	sent    uint64 // guarded by ch.mu: newest offset handed to the writer
+	pending atomic.Bool
+	removed atomic.Bool
+}
+
+func (s *session) lastPong() time.Time { return time.Unix(0, s.lastPongNs.Load()) }
+
+// enqueue queues an encoded message and wakes the writer.
+func (s *session) enqueue(msg []byte) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.ctrl = append(s.ctrl, msg)
+	start := !s.flushing
+	s.flushing = true
+	s.mu.Unlock()
+	if start {
+		go s.flush()
+	}
+}
+
+// notify marks sub as having publications waiting and wakes the writer.
+func (s *session) notify(sub *subscription) {
+	if sub.pending.Load() {
+		return
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	if !sub.dirty {
+		sub.dirty = true
+		s.dirty = append(s.dirty, sub)
+	}
+	start := !s.flushing
+	s.flushing = true
+	s.mu.Unlock()
+	if start {
+		go s.flush()
+	}
+}
+
+var errTooSlow = errors.New("too slow")
+
+// flush writes everything queued, one frame per round, until nothing is left.
+func (s *session) flush() {
+	for {
+		if d := s.hub.opts.WriteDelay; d > 0 {
+			time.Sleep(d)
+		}
+		s.mu.Lock()
+		if s.closed || len(s.ctrl) == 0 && len(s.dirty) == 0 {
+			s.flushing = false
+			s.mu.Unlock()
+			return
+		}
+		ctrl := s.ctrl
+		s.ctrl = nil
+		dirty := s.dirty
+		s.dirty = s.spare[:0]
+		for _, sub := range dirty {
+			sub.dirty = false
+		}
+		s.mu.Unlock()
+
+		s.buf = append(s.buf[:0], '[')
+		n := 0
+		add := func(m []byte) {
+			if n > 0 {
+				s.buf = append(s.buf, ',')
+			}
+			s.buf = append(s.buf, m...)
+			n++
+		}
+		for _, m := range ctrl {
+			add(m)
+		}
+		slow := ""
+		for _, sub := range dirty {
+			if sub.removed.Load() {
+				continue
+			}
+			s.pubs = s.pubs[:0]
+			if err := sub.collect(&s.pubs); err != nil {
+				slow = sub.name
+				break
+			}
+			for _, p := range s.pubs {
+				add(p.updateFrame(sub.alias))
+			}
+		}
+		clear(dirty)
+		s.mu.Lock()
+		s.spare = dirty[:0]
+		s.mu.Unlock()
+		clear(s.pubs)
+		if slow != "" {
+			s.srv.metrics.slowClose()
+			s.closeWith(protocol.CloseTooSlow, "too slow for "+truncate(slow, 100))
+			return
+		}
+		if n == 0 {
+			continue
+		}
+		frame := s.buf
+		if n == 1 {
+			frame = frame[1:]
+		} else {
+			frame = append(frame, ']')
+		}
+		s.srv.metrics.frame(n)
+		ctx, cancel := context.WithTimeout(context.Background(), s.hub.opts.WriteTimeout)
+		err := s.conn.Write(ctx, websocket.MessageText, frame)
+		cancel()
+		if cap(s.buf) > 64<<10 {
+			s.buf = nil // do not keep a large buffer on an idle connection
+		}
+		if err != nil {
+			s.closeWith(0, "")
+			return
+		}
+	}
+}
+
+// collect appends the publications the subscriber has not been handed yet.
+// A state channel gives only its newest; an event channel more than MaxQueue
+// behind fails with errTooSlow.
+func (sub *subscription) collect(out *[]*Publication) error {
+	ch := sub.ch
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if sub.sent >= ch.last {
+		return nil
+	}
+	n := uint64(len(ch.ring))
+	lag := ch.last - sub.sent
+	switch {
+	case ch.ns.Coalesce:
+		if p := ch.ring[ch.last%n]; p != nil && p.Offset == ch.last {
+			*out = append(*out, p)
+		}
+	case lag > n:
+		return errTooSlow
+	default:
+		for off := sub.sent + 1; off <= ch.last; off++ {
+			p := ch.ring[off%n]
+			if p == nil || p.Offset != off {
+				return errTooSlow
+			}
+			*out = append(*out, p)
+		}
+	}
+	sub.sent = ch.last
+	return nil
+}
+
+// closeWith ends the session: code 0 closes the socket at once, any other
+// code with a close handshake carrying code and reason. It does not block.
+func (s *session) closeWith(code int, reason string) {
+	if s.closing.Swap(true) {
+		return
+	}
+	s.mu.Lock()
+	s.closed = true
+	if s.expiry != nil {
+		s.expiry.Stop()
+	}
+	s.mu.Unlock()
+	go func() {
+		if code == 0 {
+			s.conn.CloseNow()
+			return
+		}
+		s.conn.Close(websocket.StatusCode(code), reason)
+	}()
+}
+
+// reply queues a message answering a request.
+func (s *session) reply(m message) { s.enqueue(m.encode()) }
+
+func (s *session) replyError(id json.RawMessage, channel, code, msg string) {
+	s.srv.metrics.requestError(code)
+	s.reply(message{Type: protocol.TypeError, ID: id, Channel: channel, Code: code, Message: msg})
+}
+
+// handle serves one request frame.
+func (s *session) handle(ctx context.Context, frame []byte) {
+	req, err := protocol.DecodeRequest(frame)
+	if err != nil {
+		var re *protocol.RequestError
+		if errors.As(err, &re) {
+			s.replyError(re.ID, "", re.Code, re.Msg)
+		}
+		return
+	}
+	switch req.Type {
+	case protocol.TypeSubscribe:
+		for _, name := range req.Channels {
+			var since *protocol.Position
+			if p, ok := req.Since[name]; ok {
+				since = &p
+			}
+			s.subscribe(ctx, req.ID, name, since)
+		}
+	case protocol.TypeUnsubscribe:
+		for _, name := range req.Channels {
+			s.unsubscribe(req.ID, name)
+		}
+	case protocol.TypePing:
+		s.reply(message{Type: protocol.TypePong, ID: req.ID, TS: s.hub.clk.Now().UnixMilli()})
+	case protocol.TypePong:
+		s.lastPongNs.Store(s.hub.clk.Now().UnixNano())
+	case protocol.TypeAuth:
+		s.auth(req.ID, req.Token)
+	}
+}
+
+func (s *session) identity() *Identity {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ident
+}
+
+func (s *session) subscribe(ctx context.Context, id json.RawMessage, name string, since *protocol.Position) {
+	canon, ns, err := s.hub.Resolve(name)
+	if err != nil {
+		s.replyError(id, name, protocol.ErrBadChannel, err.Error())
+		return
+	}
+	ident := s.identity()
+	switch ns.Read {
+	case ReadToken, ReadClaims:
+		if ident == nil {
+			s.replyError(id, name, protocol.ErrForbidden, fmt.Sprintf("channel %s needs a token", name))
+			return
+		}
+		if ns.Read == ReadClaims && (ident.Allows == nil || !ident.Allows(canon)) {
+			s.replyError(id, name, protocol.ErrForbidden, fmt.Sprintf("the token's channels claim does not allow %s", name))
+			return
+		}
+	}
+	alias := ""
+	if name != canon {
+		alias = name
+	}
+	s.mu.Lock()
+	if _, dup := s.subs[canon]; dup {
+		s.mu.Unlock()
+		s.replyError(id, name, protocol.ErrBadRequest, "already subscribed to "+name)
+		return
+	}
+	if len(s.subs) >= s.hub.opts.MaxSubscriptions {
+		s.mu.Unlock()
+		s.replyError(id, name, protocol.ErrTooManySubscriptions, fmt.Sprintf("at most %d subscriptions per connection", s.hub.opts.MaxSubscriptions))
+		return
+	}
+	sub := &subscription{s: s, name: canon, alias: alias}
+	s.subs[canon] = sub
+	s.mu.Unlock()
+
+	fail := func(err error) {
+		s.mu.Lock()
+		delete(s.subs, canon)
+		s.mu.Unlock()
+		s.hub.detach(sub)
+		s.replyError(id, name, protocol.ErrUnavailable, "subscribe: "+err.Error())
+	}
+	if err := s.hub.attach(ctx, sub, canon, ns); err != nil {
+		s.mu.Lock()
+		delete(s.subs, canon)
+		s.mu.Unlock()
+		s.replyError(id, name, protocol.ErrUnavailable, "subscribe: "+err.Error())
+		return
+	}
+	var bsince *Position
+	if since != nil {
+		bsince = &Position{Epoch: since.Epoch, Offset: since.Offset}
+	}
+	res, err := s.hub.broker.History(ctx, canon, bsince, -1)
+	if err != nil {
+		fail(err)
+		return
+	}
+	epoch, offset := res.Latest.Epoch, res.Latest.Offset
+	m := message{Type: protocol.TypeSubscribed, ID: id, Channel: name, Epoch: &epoch, Offset: &offset}
+	recovered := since != nil && res.Complete
+	if since != nil {
+		m.Recovered = &recovered
+	}
+	if !recovered {
+		m.Snapshot = res.Snapshot
+	}
+	ch := sub.ch
+	ch.mu.Lock()
+	if ch.epoch == "" {
+		ch.epoch = epoch
+	}
+	// Order: the reply, then recovered publications, then live ones from
+	// the channel's cache (those delivered after History was read).
+	s.enqueue(m.encode())
+	if recovered {
+		for _, p := range res.Publications {
+			s.enqueue(p.updateFrame(alias))
+		}
+	}
+	sub.sent = offset
+	if ch.epoch != epoch || ch.last < offset {
+		// The cache has not seen this far (nothing delivered yet): follow
+		// the broker's position.
+		ch.epoch = epoch
+	}
+	behind := ch.last > sub.sent
+	sub.pending.Store(false)
+	ch.mu.Unlock()
+	if behind {
+		s.notify(sub)
+	}
+	s.srv.metrics.subscribed(ns.Name, 1)
+}
+
+func (s *session) unsubscribe(id json.RawMessage, name string) {
+	canon, ns, err := s.hub.Resolve(name)
+	if err != nil {
+		s.replyError(id, name, protocol.ErrBadChannel, err.Error())
+		return
+	}
+	s.mu.Lock()
+	sub, ok := s.subs[canon]
+	delete(s.subs, canon)
+	s.mu.Unlock()
+	if ok {
+		s.hub.detach(sub)
+		s.srv.metrics.subscribed(ns.Name, -1)
+	}
+	// Unsubscribing from a channel one is not subscribed to is not an
+	// error: the end state is what the client asked for.
+	s.reply(message{Type: protocol.TypeUnsubscribed, ID: id, Channel: name})
+}
+
+// auth replaces the connection's identity with the token's.
+func (s *session) auth(id json.RawMessage, token string) {
+	if s.srv.verifier == nil {
+		s.replyError(id, "", protocol.ErrUnauthorized, "this server accepts no tokens")
+		return
+	}
+	ident, err := s.srv.verifier.Verify(token)
+	if err != nil {
+		s.srv.metrics.authFailure(err)
+		s.replyError(id, "", protocol.ErrUnauthorized, "token refused: "+err.Error())
+		return
+	}
+	s.setIdentity(&ident)
+	m := message{Type: protocol.TypeAuthed, ID: id}
+	if !ident.Expires.IsZero() {
+		m.Exp = ident.Expires.Unix()
+	}
+	s.reply(m)
+}
+
+// setIdentity installs ident and arms the expiry close.
+func (s *session) setIdentity(ident *Identity) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ident = ident
+	if s.expiry != nil {
+		s.expiry.Stop()
+		s.expiry = nil
+	}
+	if !ident.Expires.IsZero() && !s.closed {
+		d := ident.Expires.Sub(s.hub.clk.Now())
+		s.expiry = s.hub.clk.AfterFunc(d, func() {
+			s.srv.metrics.authFailure(errors.New("expired"))
+			s.closeWith(protocol.CloseUnauthorized, "token expired")
+		})
+	}
+}
+
+// end releases everything the session holds; the read loop calls it last.
+func (s *session) end() {
+	s.closeWith(0, "")
+	s.mu.Lock()
+	subs := s.subs
+	s.subs = nil
+	s.ctrl = nil
+	s.dirty = nil
+	s.mu.Unlock()
+	for _, sub := range subs {
+		s.hub.detach(sub)
+		s.srv.metrics.subscribed(sub.ch.ns.Name, -1)
+	}
+	s.hub.removeSession(s)
+	close(s.done)
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
