@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/feedd/feedd/channels/protocol"
 	"github.com/feedd/feedd/internal/clock"
 )
 
@@ -216,7 +217,24 @@ func (h *Hub) deliver(p *Publication) {
 	ch.ring[p.Offset%uint64(len(ch.ring))] = p
 	ch.last = p.Offset
 	subs := ch.subs
+	var slow []*subscription
+	if !ch.ns.Coalesce {
+		limit := uint64(len(ch.ring))
+		for _, s := range subs {
+			if !s.pending.Load() && p.Offset-s.sent > limit {
+				slow = append(slow, s)
+			}
+		}
+	}
 	ch.mu.Unlock()
+	for _, s := range slow {
+		// The connection fell more than MaxQueue behind on an event
+		// channel: it must recover from history after a reconnect.
+		if !s.s.closing.Load() {
+			s.s.srv.metrics.slowClose()
+			s.s.closeWith(protocol.CloseTooSlow, "too slow for "+truncate(s.name, 100))
+		}
+	}
 	for _, s := range subs {
 		s.s.notify(s)
 	}
@@ -337,8 +355,11 @@ func (h *Hub) loop() {
 	defer close(h.done)
 	beat := h.clk.NewTimer(h.opts.Heartbeat)
 	sweep := h.clk.NewTimer(h.opts.SweepInterval)
+	reapEvery := min(time.Second, h.opts.WriteTimeout/2)
+	reap := h.clk.NewTimer(reapEvery)
 	defer beat.Stop()
 	defer sweep.Stop()
+	defer reap.Stop()
 	for {
 		select {
 		case <-h.stop:
@@ -346,6 +367,9 @@ func (h *Hub) loop() {
 		case <-beat.C():
 			h.heartbeat()
 			beat.Reset(h.opts.Heartbeat)
+		case <-reap.C():
+			h.reapStalledWrites()
+			reap.Reset(reapEvery)
 		case <-sweep.C():
 			if mb, ok := h.broker.(*MemoryBroker); ok {
 				if n := mb.Sweep(); n > 0 {
@@ -354,6 +378,23 @@ func (h *Hub) loop() {
 			}
 			sweep.Reset(h.opts.SweepInterval)
 		}
+	}
+}
+
+// reapStalledWrites closes connections whose current write has taken longer
+// than WriteTimeout (a client that stopped reading with full buffers).
+func (h *Hub) reapStalledWrites() {
+	limit := h.clk.Now().Add(-h.opts.WriteTimeout).UnixNano()
+	h.mu.RLock()
+	var stalled []*session
+	for s := range h.sessions {
+		if w := s.writingNs.Load(); w != 0 && w < limit {
+			stalled = append(stalled, s)
+		}
+	}
+	h.mu.RUnlock()
+	for _, s := range stalled {
+		s.closeWith(0, "")
 	}
 }
 

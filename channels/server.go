@@ -209,7 +209,7 @@ func (s *Server) ServeWS(w http.ResponseWriter, r *http.Request) {
 	defer s.metrics.Connections.Add(-1)
 	sess.enqueue(message{Type: protocol.TypeWelcome, Session: sess.id, ServerTime: now.UnixMilli(),
 		HeartbeatMS: s.hub.opts.Heartbeat.Milliseconds(), Protocol: protocol.Version}.encode())
-	s.readLoop(sess)
+	s.readLoop(sess, conn)
 }
 
 // refuse tells a client why its token was refused and closes with 4001.
@@ -220,12 +220,12 @@ func (s *Server) refuse(conn *websocket.Conn, why string) {
 	conn.Close(protocol.CloseUnauthorized, "unauthorized")
 }
 
-func (s *Server) readLoop(sess *session) {
+func (s *Server) readLoop(sess *session, conn *websocket.Conn) {
 	defer sess.end()
 	ctx := context.Background()
 	violations := 0
 	for {
-		typ, data, err := sess.conn.Read(ctx)
+		typ, data, err := conn.Read(ctx)
 		if err != nil {
 			var ce websocket.CloseError
 			if !errors.As(err, &ce) && !sess.closing.Load() {

@@ -22,12 +22,13 @@ import (
 type session struct {
 	hub  *Hub
 	srv  *Server
-	conn *websocket.Conn
+	conn frameConn
 	id   string
 	ip   string
 	done chan struct{} // closed when the session has ended
 
 	lastPongNs atomic.Int64
+	writingNs  atomic.Int64 // when the write in progress started; 0 when none
 	closing    atomic.Bool
 
 	mu       sync.Mutex
@@ -45,6 +46,14 @@ type session struct {
 	// writer state, touched only by the one writer goroutine
 	buf  []byte
 	pubs []*Publication
+}
+
+// frameConn is the writing side of a WebSocket connection, as a session
+// uses it (*websocket.Conn).
+type frameConn interface {
+	Write(ctx context.Context, typ websocket.MessageType, p []byte) error
+	Close(code websocket.StatusCode, reason string) error
+	CloseNow() error
 }
 
 // subscription is one channel of one session.
@@ -154,8 +163,10 @@ func (s *session) flush() {
 		s.mu.Unlock()
 		clear(s.pubs)
 		if slow != "" {
-			s.srv.metrics.slowClose()
-			s.closeWith(protocol.CloseTooSlow, "too slow for "+truncate(slow, 100))
+			if !s.closing.Load() {
+				s.srv.metrics.slowClose()
+				s.closeWith(protocol.CloseTooSlow, "too slow for "+truncate(slow, 100))
+			}
 			return
 		}
 		if n == 0 {
@@ -168,9 +179,11 @@ func (s *session) flush() {
 			frame = append(frame, ']')
 		}
 		s.srv.metrics.frame(n)
-		ctx, cancel := context.WithTimeout(context.Background(), s.hub.opts.WriteTimeout)
-		err := s.conn.Write(ctx, websocket.MessageText, frame)
-		cancel()
+		// No per-write context timer: the hub's reaper closes a connection
+		// whose write has taken longer than WriteTimeout.
+		s.writingNs.Store(s.hub.clk.Now().UnixNano())
+		err := s.conn.Write(context.Background(), websocket.MessageText, frame)
+		s.writingNs.Store(0)
 		if cap(s.buf) > 64<<10 {
 			s.buf = nil // do not keep a large buffer on an idle connection
 		}

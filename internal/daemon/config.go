@@ -24,8 +24,9 @@ type Config struct {
 	Log        LogConfig          `yaml:"log" doc:"logging"`
 	Telemetry  TelemetryConfig    `yaml:"telemetry" doc:"OpenTelemetry traces and metrics (checked now; applied once telemetry lands)"`
 	Broker     BrokerConfig       `yaml:"broker" doc:"where publications go between nodes"`
-	History    HistoryConfig      `yaml:"history" doc:"per-channel history kept for recovery (checked now; applied once the channel hub lands)"`
+	History    HistoryConfig      `yaml:"history" doc:"history kept per channel of the built-in namespaces, for recovery after a reconnect"`
 	Supervisor SupervisorConfig   `yaml:"supervisor" doc:"how plugin instances are restarted"`
+	Channels   ChannelsConfig     `yaml:"channels" doc:"channel namespaces and publishing"`
 	Chains     []config.Raw       `yaml:"chains" doc:"blockchains, declared once and shared by the feeds that name them; keys per chain type (feedd plugins)"`
 	Feeds      []config.Raw       `yaml:"feeds" doc:"source plugin instances; keys per plugin type (feedd plugins)"`
 	Prices     feeds.PricesConfig `yaml:"prices" doc:"price aggregation (checked now; applied once the aggregator lands)"`
@@ -37,6 +38,12 @@ type ServerConfig struct {
 	ShutdownTimeout   time.Duration `yaml:"shutdown_timeout" default:"10s" min:"1ms" doc:"on SIGINT/SIGTERM, how long to drain before giving up"`
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout" default:"10s" min:"1ms" doc:"how long a client may take to send request headers"`
 	WatchConfig       bool          `yaml:"watch_config" default:"true" doc:"reload when the configuration file changes on disk (SIGHUP always reloads)"`
+	AllowedOrigins    []string      `yaml:"allowed_origins" doc:"browser origins allowed to open /ws: full origins (https://app.example.com) or host patterns (*.example.com); empty allows any"`
+	Compression       bool          `yaml:"compression" default:"true" doc:"negotiate permessage-deflate when a client offers it"`
+	Heartbeat         time.Duration `yaml:"heartbeat" default:"25s" min:"100ms" doc:"server ping interval; a client silent for two intervals is closed with 4000"`
+	WriteDelay        time.Duration `yaml:"write_delay" default:"0s" max:"1s" doc:"how long a connection's writer waits to gather more messages into one frame (a throughput knob; adds up to this much latency)"`
+	WriteTimeout      time.Duration `yaml:"write_timeout" default:"10s" min:"10ms" doc:"a write to a client that takes longer closes it"`
+	Limits            LimitsConfig  `yaml:"limits" doc:"per-connection and global limits"`
 }
 
 // Validate checks the listen address.
@@ -84,13 +91,13 @@ type MetricsConfig struct {
 
 // BrokerConfig is the broker: section.
 type BrokerConfig struct {
-	Type string `yaml:"type" default:"memory" enum:"memory" doc:"publication broker: memory keeps everything in this process"`
+	Type string `yaml:"type" default:"memory" enum:"memory" doc:"publication broker: memory keeps every channel's history in this process"`
 }
 
 // HistoryConfig is the history: section.
 type HistoryConfig struct {
-	Size int           `yaml:"size" default:"1000" min:"0" max:"1000000" doc:"messages kept per channel for recovery"`
-	TTL  time.Duration `yaml:"ttl" default:"10m" doc:"how long a message is kept for recovery"`
+	Size int           `yaml:"size" default:"1000" min:"0" max:"1000000" doc:"publications kept per channel"`
+	TTL  time.Duration `yaml:"ttl" default:"10m" doc:"how long a publication is kept (0: until pushed out by size)"`
 }
 
 // SupervisorConfig is the supervisor: section.

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/feedd/feedd/channels"
 	"github.com/feedd/feedd/feeds"
 	"github.com/feedd/feedd/internal/backoff"
 	"github.com/feedd/feedd/internal/clock"
@@ -30,7 +31,8 @@ type Options struct {
 	Clock clock.Clock
 	// LogOutput receives the logs; default os.Stderr.
 	LogOutput io.Writer
-	// Sink receives the events plugins report; default logs them at debug.
+	// Sink also receives every event plugins report (tests use it); the
+	// daemon itself aggregates ticks into prices channels.
 	Sink plugins.Sink
 	// WatchSettle is how long the file watch waits for writes to settle;
 	// default 250ms.
@@ -44,6 +46,9 @@ type Daemon struct {
 	level  *slog.LevelVar
 	logger *slog.Logger
 	sup    *plugins.Supervisor
+	hub    *channels.Hub
+	chsrv  *channels.Server
+	prices *pricePublisher
 	ln     net.Listener
 	srv    *http.Server
 
@@ -76,20 +81,46 @@ func New(opts Options) (*Daemon, error) {
 	d := &Daemon{opts: opts, reg: opts.Registry, level: new(slog.LevelVar), cur: l}
 	d.level.Set(parseLevel(l.Config.Log.Level))
 	d.logger = newLogger(l.Config.Log.Format, opts.LogOutput, d.level)
-	if opts.Sink == nil {
-		opts.Sink = plugins.SinkFunc(func(ctx context.Context, src plugins.Source, ev feeds.Event) {
-			d.logger.LogAttrs(ctx, slog.LevelDebug, "event", slog.String("id", src.ID), slog.String("kind", ev.EventKind()), slog.Any("event", ev))
-		})
-	}
 	d.sup = plugins.New(plugins.Options{
 		Logger:  d.logger,
 		Clock:   opts.Clock,
-		Sink:    opts.Sink,
+		Sink:    plugins.SinkFunc(d.handleEvent),
 		Backoff: backoff.Policy{Initial: l.Config.Supervisor.BackoffInitial, Max: l.Config.Supervisor.BackoffMax},
 		Files:   l.Files,
 	})
+	sc := l.Config.Server
+	d.hub, err = channels.NewHub(channels.HubOptions{
+		Broker:           channels.NewMemoryBroker(opts.Clock),
+		Clock:            opts.Clock,
+		Logger:           d.logger,
+		Namespaces:       namespaces(&l.Config),
+		MaxQueue:         sc.Limits.MaxQueue,
+		WriteDelay:       sc.WriteDelay,
+		WriteTimeout:     sc.WriteTimeout,
+		Heartbeat:        sc.Heartbeat,
+		MaxSubscriptions: sc.Limits.MaxSubscriptions,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("channels: %w", err)
+	}
+	rps := sc.Limits.MaxRequestsPerSecond
+	if rps == 0 {
+		rps = -1 // no limit
+	}
+	d.chsrv = channels.NewServer(d.hub, channels.ServerOptions{
+		AllowedOrigins:       sc.AllowedOrigins,
+		MaxConnections:       sc.Limits.MaxConnections,
+		MaxConnectionsPerIP:  sc.Limits.MaxConnectionsPerIP,
+		MaxMessageBytes:      int64(sc.Limits.MaxMessageBytes),
+		MaxRequestsPerSecond: rps,
+		Compression:          sc.Compression,
+		APIKeys:              l.Config.Channels.APIKeys,
+		Logger:               d.logger,
+	})
+	d.prices = newPricePublisher(d.hub, l.Config.Prices, opts.Clock, d.logger)
 	d.ln, err = net.Listen("tcp", l.Config.Server.Listen)
 	if err != nil {
+		d.hub.Close()
 		return nil, fmt.Errorf("listen on server.listen %s: %w", l.Config.Server.Listen, err)
 	}
 	d.srv = &http.Server{
@@ -100,11 +131,29 @@ func New(opts Options) (*Daemon, error) {
 	return d, nil
 }
 
+// handleEvent routes an event from a plugin instance: ticks to the price
+// aggregator, and every event to the extra Sink of the options, if any.
+func (d *Daemon) handleEvent(ctx context.Context, src plugins.Source, ev feeds.Event) {
+	d.logger.LogAttrs(ctx, slog.LevelDebug, "event", slog.String("id", src.ID), slog.String("kind", ev.EventKind()), slog.Any("event", ev))
+	if _, ok := ev.(feeds.Tick); ok {
+		d.prices.Handle(ctx, src, ev)
+	}
+	if d.opts.Sink != nil {
+		d.opts.Sink.Handle(ctx, src, ev)
+	}
+}
+
 // Addr returns the address the HTTP listener is bound to.
 func (d *Daemon) Addr() net.Addr { return d.ln.Addr() }
 
 // Logger returns the daemon's logger.
 func (d *Daemon) Logger() *slog.Logger { return d.logger }
+
+// Hub returns the channel hub.
+func (d *Daemon) Hub() *channels.Hub { return d.hub }
+
+// Channels returns the WebSocket server.
+func (d *Daemon) Channels() *channels.Server { return d.chsrv }
 
 // Supervisor returns the plugin supervisor.
 func (d *Daemon) Supervisor() *plugins.Supervisor { return d.sup }
@@ -132,6 +181,11 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	var watchers sync.WaitGroup
+	watchers.Add(1)
+	go func() {
+		defer watchers.Done()
+		d.prices.run(watchCtx)
+	}()
 	changed := make(chan struct{}, 1)
 	if d.opts.ConfigPath != "" && cur.Config.Server.WatchConfig {
 		watchers.Add(1)
@@ -177,13 +231,19 @@ func (d *Daemon) shutdown() error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	var errs []error
+	// Stop accepting; WebSocket connections are hijacked, so the HTTP
+	// server does not wait for them: the hub closes them with 1001.
 	if err := d.srv.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		errs = append(errs, fmt.Errorf("stop http: %w", err))
 		d.srv.Close()
 	}
+	if err := d.hub.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("close connections: %w", err))
+	}
 	if err := d.sup.Stop(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("stop plugins: %w", err))
 	}
+	d.hub.Close()
 	if len(errs) > 0 {
 		err := errors.Join(errs...)
 		d.logger.Error("shutdown incomplete", "error", err, "took", time.Since(start))
@@ -250,6 +310,9 @@ func restartOnly(a, b Config) []string {
 	}
 	if !reflect.DeepEqual(a.Supervisor, b.Supervisor) {
 		out = append(out, "supervisor")
+	}
+	if !reflect.DeepEqual(a.Channels, b.Channels) || !reflect.DeepEqual(a.Prices, b.Prices) || !reflect.DeepEqual(a.Chains, b.Chains) {
+		out = append(out, "channels (namespaces, symbols and chains of channel names)")
 	}
 	return out
 }

@@ -16,6 +16,7 @@ func (d *Daemon) routes() *http.ServeMux {
 	mux.HandleFunc("GET /api/v1/sources", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"sources": nonNil(d.sup.Status())})
 	})
+	d.chsrv.Register(mux)
 	return mux
 }
 

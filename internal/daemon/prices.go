@@ -1,0 +1,78 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/feedd/feedd/channels"
+	"github.com/feedd/feedd/feeds"
+	"github.com/feedd/feedd/internal/clock"
+	"github.com/feedd/feedd/plugins"
+)
+
+// evaluateEvery is how often held-back changes, heartbeats and staleness are
+// checked between ticks.
+const evaluateEvery = 100 * time.Millisecond
+
+// pricePublisher feeds ticks to the aggregator and publishes its updates
+// on prices:<symbol>.
+type pricePublisher struct {
+	hub *channels.Hub
+	clk clock.Clock
+	log *slog.Logger
+
+	mu  sync.Mutex
+	agg *feeds.Aggregator
+}
+
+func newPricePublisher(hub *channels.Hub, cfg feeds.PricesConfig, clk clock.Clock, log *slog.Logger) *pricePublisher {
+	return &pricePublisher{hub: hub, clk: clk, log: log, agg: feeds.NewAggregator(cfg)}
+}
+
+// Handle is the plugins.Sink for ticks.
+func (p *pricePublisher) Handle(ctx context.Context, src plugins.Source, ev feeds.Event) {
+	t, ok := ev.(feeds.Tick)
+	if !ok {
+		return
+	}
+	p.mu.Lock()
+	u, due := p.agg.Observe(src.ID, t, p.clk.Now())
+	p.mu.Unlock()
+	if due {
+		p.publish(ctx, u)
+	}
+}
+
+func (p *pricePublisher) publish(ctx context.Context, u feeds.PriceUpdate) {
+	data, err := json.Marshal(u)
+	if err != nil {
+		p.log.Error("encode price update", "symbol", u.Symbol, "error", err)
+		return
+	}
+	if _, err := p.hub.Publish(ctx, "prices:"+u.Symbol, data, nil); err != nil {
+		p.log.Warn("publish price update", "symbol", u.Symbol, "error", err)
+	}
+}
+
+// run evaluates heartbeats and staleness until ctx ends.
+func (p *pricePublisher) run(ctx context.Context) {
+	t := p.clk.NewTimer(evaluateEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+		}
+		p.mu.Lock()
+		ups := p.agg.Evaluate(p.clk.Now())
+		p.mu.Unlock()
+		for _, u := range ups {
+			p.publish(ctx, u)
+		}
+		t.Reset(evaluateEvery)
+	}
+}
