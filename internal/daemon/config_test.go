@@ -33,9 +33,9 @@ func TestParseReportsEveryProblemExactly(t *testing.T) {
 		{"otlp without endpoint", "telemetry:\n  traces:\n    exporter: otlp\n", []string{
 			`c.yaml:2: telemetry.traces.endpoint: required when exporter is otlp`}},
 		{"feed without type", "feeds:\n  - id: x\n", []string{
-			`c.yaml:2: feeds[0].type: required: the plugin type (known: test.source)`}},
+			`c.yaml:2: feeds[0].type: required: the plugin type (known: price.replay, test.source)`}},
 		{"unknown feed type", "feeds:\n  - type: test.sauce\n", []string{
-			`c.yaml:2: feeds[0].type: unknown source type "test.sauce"; did you mean "test.source"? (known: test.source)`}},
+			`c.yaml:2: feeds[0].type: unknown source type "test.sauce"; did you mean "test.source"? (known: price.replay, test.source)`}},
 		{"unknown feed key", "feeds:\n  - type: test.source\n    tagg: x\n", []string{
 			`c.yaml:3: feeds[0].tagg: unknown key; did you mean "tag"? (known: id, type, optional, stall_after, start_timeout, tag, fail, ignore_cancel, interval)`}},
 		{"duplicate ids", "feeds:\n  - type: test.source\n  - type: test.source\n", []string{

@@ -57,6 +57,9 @@ func newRegistry(rec *recorder) *plugins.Registry {
 			return &testSource{cfg: *cfg.(*testConfig), id: env.ID, rec: rec}, nil
 		},
 	})
+	if replay, ok := plugins.Default.Lookup("price.replay"); ok {
+		reg.Register(replay)
+	}
 	return reg
 }
 
@@ -150,7 +153,12 @@ supervisor:
 
 func start(t *testing.T, yaml string) *running {
 	t.Helper()
-	dir := t.TempDir()
+	return startIn(t, t.TempDir(), yaml)
+}
+
+// startIn runs a daemon on yaml written to dir/feedd.yaml.
+func startIn(t *testing.T, dir, yaml string) *running {
+	t.Helper()
 	path := filepath.Join(dir, "feedd.yaml")
 	writeFile(t, path, yaml)
 	rec := &recorder{started: map[string]int{}, ended: map[string]int{}}
