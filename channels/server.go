@@ -1,10 +1,14 @@
 package channels
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -160,12 +164,18 @@ func (s *Server) ServeWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, why, code)
 		return
 	}
-	defer s.release(ip)
+	released := false
+	defer func() {
+		if !released {
+			s.release(ip)
+		}
+	}()
 	mode := websocket.CompressionDisabled
 	if s.opts.Compression {
 		mode = websocket.CompressionNoContextTakeover
 	}
-	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	lw := &leanWriter{ResponseWriter: w}
+	conn, err := websocket.Accept(lw, r, &websocket.AcceptOptions{
 		Subprotocols:       []string{protocol.Subprotocol},
 		InsecureSkipVerify: true, // the origin was checked above
 		CompressionMode:    mode,
@@ -177,7 +187,7 @@ func (s *Server) ServeWS(w http.ResponseWriter, r *http.Request) {
 	conn.SetReadLimit(s.opts.MaxMessageBytes)
 	now := s.hub.clk.Now()
 	sess := &session{
-		hub: s.hub, srv: s, conn: conn, id: newSessionID(), ip: ip,
+		hub: s.hub, srv: s, conn: conn, raw: lw.raw, id: newSessionID(), ip: ip,
 		done: make(chan struct{}), subs: map[string]*subscription{},
 		limiter: newTokenBucket(s.opts.MaxRequestsPerSecond, max(1, int(2*s.opts.MaxRequestsPerSecond)), now),
 	}
@@ -206,10 +216,17 @@ func (s *Server) ServeWS(w http.ResponseWriter, r *http.Request) {
 	}
 	s.metrics.Connections.Add(1)
 	s.metrics.Accepted.Add(1)
-	defer s.metrics.Connections.Add(-1)
 	sess.enqueue(message{Type: protocol.TypeWelcome, Session: sess.id, ServerTime: now.UnixMilli(),
 		HeartbeatMS: s.hub.opts.Heartbeat.Milliseconds(), Protocol: protocol.Version}.encode())
-	s.readLoop(sess, conn)
+	// The session reads in a goroutine of its own, so that net/http's
+	// connection goroutine, its deep stack and the request end here: an
+	// idle connection keeps only a small stack and its buffers.
+	released = true
+	go func() {
+		defer s.release(ip)
+		defer s.metrics.Connections.Add(-1)
+		s.readLoop(sess, conn)
+	}()
 }
 
 // refuse tells a client why its token was refused and closes with 4001.
@@ -248,6 +265,94 @@ func (s *Server) readLoop(sess *session, conn *websocket.Conn) {
 			sess.replyError(nil, "", protocol.ErrBadRequest, "send text frames of JSON")
 			continue
 		}
-		sess.handle(ctx, data)
+		sess.request(data)
 	}
+}
+
+// leanWriter hijacks the connection for coder/websocket with small buffers:
+// a 512-byte read buffer (clients send small requests; larger frames are
+// read past it) and, unless permessage-deflate was negotiated, a write
+// buffer sized for control frames only, because data frames bypass
+// coder/websocket's writer (see rawConn). An idle connection then holds
+// about 1 KiB of buffers instead of net/http's 8 KiB.
+type leanWriter struct {
+	http.ResponseWriter
+	raw *rawConn // set by Hijack
+}
+
+// readBufferSize is the read buffer of a WebSocket connection.
+const readBufferSize = 512
+
+// controlWriteBuffer fits the largest control frame (2 + 125 bytes).
+const controlWriteBuffer = 128
+
+func (lw *leanWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	hj, ok := lw.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("response writer cannot hijack")
+	}
+	deflate := lw.Header().Get("Sec-WebSocket-Extensions") != ""
+	conn, brw, err := hj.Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	var r io.Reader = conn
+	if n := brw.Reader.Buffered(); n > 0 {
+		// Keep what the client sent right after its handshake.
+		b, _ := brw.Reader.Peek(n)
+		r = io.MultiReader(bytes.NewReader(append([]byte(nil), b...)), conn)
+	}
+	rc := &rawConn{Conn: conn}
+	w := brw.Writer // net/http's fresh 4 KiB writer, for compressed frames
+	if !deflate {
+		lw.raw = rc
+		w = bufio.NewWriterSize(rc, controlWriteBuffer)
+	} else {
+		w.Reset(rc)
+	}
+	return rc, bufio.NewReadWriter(bufio.NewReaderSize(r, readBufferSize), w), nil
+}
+
+func (lw *leanWriter) Unwrap() http.ResponseWriter { return lw.ResponseWriter }
+
+// rawConn serialises writes to a hijacked connection, so that the session
+// can write whole data frames itself (header and payload in one write
+// system call) between the control frames coder/websocket writes.
+type rawConn struct {
+	net.Conn
+	mu sync.Mutex
+}
+
+func (c *rawConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.Conn.Write(p)
+}
+
+// frameHeadroom is the room a session leaves before a frame's payload for
+// the header rawConn writes there.
+const frameHeadroom = 10
+
+// writeText writes buf[frameHeadroom:] as one unmasked, final text frame,
+// putting the header in the headroom.
+func (c *rawConn) writeText(buf []byte) error {
+	n := len(buf) - frameHeadroom
+	var h []byte
+	switch {
+	case n <= 125:
+		h = buf[frameHeadroom-2 : frameHeadroom]
+		h[1] = byte(n)
+	case n <= 0xffff:
+		h = buf[frameHeadroom-4 : frameHeadroom]
+		h[1] = 126
+		binary.BigEndian.PutUint16(h[2:], uint16(n))
+	default:
+		h = buf[:frameHeadroom]
+		h[1] = 127
+		binary.BigEndian.PutUint64(h[2:], uint64(n))
+	}
+	h[0] = 0x81 // FIN, text
+	start := frameHeadroom - len(h)
+	_, err := c.Write(buf[start:])
+	return err
 }

@@ -23,6 +23,7 @@ type session struct {
 	hub  *Hub
 	srv  *Server
 	conn frameConn
+	raw  *rawConn // data frames are written here directly when set
 	id   string
 	ip   string
 	done chan struct{} // closed when the session has ended
@@ -42,6 +43,9 @@ type session struct {
 	expiry   clock.Timer
 
 	limiter tokenBucket
+
+	reqs     [][]byte // requests waiting to be handled, in arrival order
+	handling bool     // a request goroutine runs
 
 	// writer state, touched only by the one writer goroutine
 	buf  []byte
@@ -131,7 +135,8 @@ func (s *session) flush() {
 		}
 		s.mu.Unlock()
 
-		s.buf = append(s.buf[:0], '[')
+		s.buf = append(s.buf[:0], make([]byte, frameHeadroom)...)
+		s.buf = append(s.buf, '[')
 		n := 0
 		add := func(m []byte) {
 			if n > 0 {
@@ -172,8 +177,9 @@ func (s *session) flush() {
 		if n == 0 {
 			continue
 		}
-		frame := s.buf
+		frame := s.buf // headroom, then the payload
 		if n == 1 {
+			copy(frame[1:], frame[:frameHeadroom]) // drop the '[' by moving the headroom up
 			frame = frame[1:]
 		} else {
 			frame = append(frame, ']')
@@ -182,7 +188,12 @@ func (s *session) flush() {
 		// No per-write context timer: the hub's reaper closes a connection
 		// whose write has taken longer than WriteTimeout.
 		s.writingNs.Store(s.hub.clk.Now().UnixNano())
-		err := s.conn.Write(context.Background(), websocket.MessageText, frame)
+		var err error
+		if s.raw != nil {
+			err = s.raw.writeText(frame)
+		} else {
+			err = s.conn.Write(context.Background(), websocket.MessageText, frame[frameHeadroom:])
+		}
 		s.writingNs.Store(0)
 		if cap(s.buf) > 64<<10 {
 			s.buf = nil // do not keep a large buffer on an idle connection
@@ -253,6 +264,42 @@ func (s *session) reply(m message) { s.enqueue(m.encode()) }
 func (s *session) replyError(id json.RawMessage, channel, code, msg string) {
 	s.srv.metrics.requestError(code)
 	s.reply(message{Type: protocol.TypeError, ID: id, Channel: channel, Code: code, Message: msg})
+}
+
+// request queues a request frame and makes sure a goroutine handles the
+// queue. Requests are handled one at a time in arrival order, off the
+// reading goroutine, whose stack therefore stays small while it waits.
+func (s *session) request(frame []byte) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.reqs = append(s.reqs, frame)
+	start := !s.handling
+	s.handling = true
+	s.mu.Unlock()
+	if start {
+		go s.handleQueued()
+	}
+}
+
+func (s *session) handleQueued() {
+	ctx := context.Background()
+	for {
+		s.mu.Lock()
+		if len(s.reqs) == 0 || s.closed {
+			s.reqs = nil
+			s.handling = false
+			s.mu.Unlock()
+			return
+		}
+		frame := s.reqs[0]
+		s.reqs[0] = nil
+		s.reqs = s.reqs[1:]
+		s.mu.Unlock()
+		s.handle(ctx, frame)
+	}
 }
 
 // handle serves one request frame.

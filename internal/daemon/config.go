@@ -44,6 +44,7 @@ type ServerConfig struct {
 	WriteDelay        time.Duration `yaml:"write_delay" default:"0s" max:"1s" doc:"how long a connection's writer waits to gather more messages into one frame (a throughput knob; adds up to this much latency)"`
 	WriteTimeout      time.Duration `yaml:"write_timeout" default:"10s" min:"10ms" doc:"a write to a client that takes longer closes it"`
 	Limits            LimitsConfig  `yaml:"limits" doc:"per-connection and global limits"`
+	Pprof             bool          `yaml:"pprof" doc:"serve Go's profiler at /debug/pprof/ (keep the listener private when on)"`
 }
 
 // Validate checks the listen address.

@@ -3,6 +3,7 @@ package daemon
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/pprof"
 
 	"github.com/feedd/feedd/plugins"
 )
@@ -17,6 +18,13 @@ func (d *Daemon) routes() *http.ServeMux {
 		writeJSON(w, http.StatusOK, map[string]any{"sources": nonNil(d.sup.Status())})
 	})
 	d.chsrv.Register(mux)
+	if d.Current().Config.Server.Pprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	return mux
 }
 
