@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // chromium returns the browser binary, skipping the test when there is none
@@ -48,7 +50,8 @@ ws.onerror = () => report("error");
 </script></body></html>`
 
 // TestBrowserConnects runs headless Chromium against the daemon: a page's
-// new WebSocket("ws://…/ws") gets welcome, subscribed and live updates.
+// new WebSocket("ws://…/ws?token=…") gets welcome, subscribed and live
+// updates from a channel its token's claims allow.
 func TestBrowserConnects(t *testing.T) {
 	bin := chromium(t)
 	dir := t.TempDir()
@@ -57,12 +60,22 @@ func TestBrowserConnects(t *testing.T) {
 		fmt.Fprintf(&ticks, `{"ts":%d,"source":"a","symbol":"ETH-USD","price":%d}`+"\n", 1000+i*100, 3000+i)
 	}
 	os.WriteFile(filepath.Join(dir, "ticks.jsonl"), []byte(ticks.String()), 0o644)
-	r := startIn(t, dir, header+`feeds:
+	secret := "0123456789abcdef0123456789abcdef"
+	r := startIn(t, dir, strings.Replace(header, "server:\n", "server:\n  auth: {hs256_secret: "+secret+"}\n", 1)+`feeds:
   - {id: replay, type: price.replay, file: ticks.jsonl, speed: 1}
 prices:
   symbols:
     - {symbol: ETH-USD}
+channels:
+  namespaces:
+    - {name: prices, read: claims}
 `)
+	token, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+		"sub": "browser", "exp": time.Now().Add(time.Hour).Unix(), "channels": []string{"prices:*"},
+	}).SignedString([]byte(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
 	results := make(chan string, 1)
 	page := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.Method == http.MethodPost {
@@ -74,7 +87,7 @@ prices:
 			return
 		}
 		w.Header().Set("Content-Type", "text/html")
-		io.WriteString(w, strings.Replace(browserPage, "WSURL", "ws://"+r.d.Addr().String()+"/ws", 1))
+		io.WriteString(w, strings.Replace(browserPage, "WSURL", "ws://"+r.d.Addr().String()+"/ws?token="+token, 1))
 	}))
 	defer page.Close()
 

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/feedd/feedd/channels/auth"
 	"github.com/feedd/feedd/configs"
 	"github.com/feedd/feedd/feeds"
 	"github.com/feedd/feedd/internal/config"
@@ -45,6 +46,7 @@ type ServerConfig struct {
 	WriteTimeout      time.Duration `yaml:"write_timeout" default:"10s" min:"10ms" doc:"a write to a client that takes longer closes it"`
 	Limits            LimitsConfig  `yaml:"limits" doc:"per-connection and global limits"`
 	Pprof             bool          `yaml:"pprof" doc:"serve Go's profiler at /debug/pprof/ (keep the listener private when on)"`
+	Auth              auth.Config   `yaml:"auth" doc:"JWT verification for token and claims namespaces (HS256 secret, or RS256/ES256 keys from a JWKS file or URL)"`
 }
 
 // Validate checks the listen address.

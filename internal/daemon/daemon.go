@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/feedd/feedd/channels"
+	"github.com/feedd/feedd/channels/auth"
 	"github.com/feedd/feedd/feeds"
 	"github.com/feedd/feedd/internal/backoff"
 	"github.com/feedd/feedd/internal/clock"
@@ -49,6 +50,8 @@ type Daemon struct {
 	hub    *channels.Hub
 	chsrv  *channels.Server
 	prices *pricePublisher
+	// verifier checks JWTs; nil when server.auth configures no keys.
+	verifier *auth.Verifier
 	ln     net.Listener
 	srv    *http.Server
 
@@ -103,11 +106,24 @@ func New(opts Options) (*Daemon, error) {
 	if err != nil {
 		return nil, fmt.Errorf("channels: %w", err)
 	}
+	var verifier channels.TokenVerifier
+	if sc.Auth.Enabled() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		v, err := auth.New(ctx, sc.Auth, opts.Clock.Now, &http.Client{Timeout: 30 * time.Second})
+		cancel()
+		if err != nil {
+			d.hub.Close()
+			return nil, fmt.Errorf("server.auth: %w", err)
+		}
+		d.verifier = v
+		verifier = tokenVerifier{v: v, hub: d.hub}
+	}
 	rps := sc.Limits.MaxRequestsPerSecond
 	if rps == 0 {
 		rps = -1 // no limit
 	}
 	d.chsrv = channels.NewServer(d.hub, channels.ServerOptions{
+		Verifier:             verifier,
 		AllowedOrigins:       sc.AllowedOrigins,
 		MaxConnections:       sc.Limits.MaxConnections,
 		MaxConnectionsPerIP:  sc.Limits.MaxConnectionsPerIP,
@@ -121,6 +137,9 @@ func New(opts Options) (*Daemon, error) {
 	d.ln, err = net.Listen("tcp", l.Config.Server.Listen)
 	if err != nil {
 		d.hub.Close()
+		if d.verifier != nil {
+			d.verifier.Close()
+		}
 		return nil, fmt.Errorf("listen on server.listen %s: %w", l.Config.Server.Listen, err)
 	}
 	d.srv = &http.Server{
@@ -141,6 +160,27 @@ func (d *Daemon) handleEvent(ctx context.Context, src plugins.Source, ev feeds.E
 	if d.opts.Sink != nil {
 		d.opts.Sink.Handle(ctx, src, ev)
 	}
+}
+
+// tokenVerifier adapts auth.Verifier to the hub: channel patterns in the
+// channels claim are compared in canonical form.
+type tokenVerifier struct {
+	v   *auth.Verifier
+	hub *channels.Hub
+}
+
+func (t tokenVerifier) Verify(token string) (channels.Identity, error) {
+	c, err := t.v.Verify(token)
+	if err != nil {
+		return channels.Identity{}, err
+	}
+	canon := func(name string) string {
+		if cn, _, err := t.hub.Resolve(name); err == nil {
+			return cn
+		}
+		return name
+	}
+	return channels.Identity{Subject: c.Subject, Expires: c.Expires, Allows: func(ch string) bool { return c.Allows(ch, canon) }}, nil
 }
 
 // Addr returns the address the HTTP listener is bound to.
@@ -244,6 +284,9 @@ func (d *Daemon) shutdown() error {
 		errs = append(errs, fmt.Errorf("stop plugins: %w", err))
 	}
 	d.hub.Close()
+	if d.verifier != nil {
+		d.verifier.Close()
+	}
 	if len(errs) > 0 {
 		err := errors.Join(errs...)
 		d.logger.Error("shutdown incomplete", "error", err, "took", time.Since(start))
