@@ -52,8 +52,8 @@ type Daemon struct {
 	prices *pricePublisher
 	// verifier checks JWTs; nil when server.auth configures no keys.
 	verifier *auth.Verifier
-	ln     net.Listener
-	srv    *http.Server
+	ln       net.Listener
+	srv      *http.Server
 
 	mu  sync.Mutex
 	cur *Loaded
