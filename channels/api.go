@@ -23,19 +23,13 @@ type channelInfo struct {
 // handleChannel answers GET /api/v1/channels/{channel}.
 func (s *Server) handleChannel(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("channel")
-	canon, pos, snap, found, err := s.hub.Latest(r.Context(), name)
-	switch {
-	case errors.Is(err, ErrBadChannel):
+	canon, ns, err := s.hub.Resolve(name)
+	if err != nil {
 		apiError(w, http.StatusBadRequest, err.Error())
 		return
-	case err != nil:
-		apiError(w, http.StatusServiceUnavailable, err.Error())
-		return
-	case !found:
-		apiError(w, http.StatusNotFound, "channel "+name+" has no data")
-		return
 	}
-	_, ns, _ := s.hub.Resolve(name)
+	// Who may read comes first: a caller without access must not learn
+	// whether the channel has data.
 	if ns.Read != ReadPublic {
 		ident, err := s.httpIdentity(r)
 		if err != nil {
@@ -46,6 +40,15 @@ func (s *Server) handleChannel(w http.ResponseWriter, r *http.Request) {
 			apiError(w, http.StatusForbidden, "the token's channels claim does not allow "+name)
 			return
 		}
+	}
+	_, pos, snap, found, err := s.hub.Latest(r.Context(), name)
+	switch {
+	case err != nil:
+		apiError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	case !found:
+		apiError(w, http.StatusNotFound, "channel "+name+" has no data")
+		return
 	}
 	if snap == nil {
 		snap = json.RawMessage("null")

@@ -69,7 +69,9 @@ type HistoryResult struct {
 	// Complete is true when Publications holds every publication after the
 	// requested position in the same epoch (nothing expired or pushed out).
 	Complete bool
-	// Snapshot is the channel's snapshot, nil when it has none.
+	// Snapshot is the channel's state for a new subscriber: the latest
+	// PublishOptions.Snapshot given, else the newest publication's data
+	// (for an event channel, its latest event); nil when it has neither.
 	Snapshot json.RawMessage
 }
 

@@ -71,12 +71,14 @@ func newTestServer(t *testing.T, hopts HubOptions, sopts ServerOptions) *testSer
 
 // testClient is a raw protocol client.
 type testClient struct {
-	t    *testing.T
-	conn *websocket.Conn
-	msgs chan protocol.Message
-	raw  chan []byte
-	done chan struct{}
-	err  error
+	t      *testing.T
+	conn   *websocket.Conn
+	msgs   chan protocol.Message
+	msgRaw chan []byte // the JSON of each message of msgs, in the same order
+	raw    chan []byte
+	done   chan struct{}
+	err    error
+	last   []byte // the JSON of the message next, nextAny or expect returned last
 }
 
 func (ts *testServer) dial(query string, hdr http.Header) *testClient {
@@ -89,21 +91,29 @@ func (ts *testServer) dial(query string, hdr http.Header) *testClient {
 }
 
 func (ts *testServer) tryDial(query string, hdr http.Header) (*testClient, error) {
+	c, _, err := ts.dialOpts(query, &websocket.DialOptions{HTTPHeader: hdr})
+	return c, err
+}
+
+// dialOpts dials with opts and returns the handshake response too (also
+// when the dial fails, when the server answered at all).
+func (ts *testServer) dialOpts(query string, opts *websocket.DialOptions) (*testClient, *http.Response, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	u := ts.url
 	if query != "" {
 		u += "?" + query
 	}
-	conn, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPHeader: hdr})
+	conn, resp, err := websocket.Dial(ctx, u, opts)
 	if err != nil {
-		return nil, err
+		return nil, resp, err
 	}
 	conn.SetReadLimit(16 << 20)
-	c := &testClient{t: ts.t, conn: conn, msgs: make(chan protocol.Message, 10000), raw: make(chan []byte, 10000), done: make(chan struct{})}
+	c := &testClient{t: ts.t, conn: conn, msgs: make(chan protocol.Message, 10000), msgRaw: make(chan []byte, 10000),
+		raw: make(chan []byte, 10000), done: make(chan struct{})}
 	go c.read()
 	ts.t.Cleanup(func() { c.conn.CloseNow(); <-c.done })
-	return c, nil
+	return c, resp, nil
 }
 
 func (c *testClient) read() {
@@ -120,6 +130,7 @@ func (c *testClient) read() {
 			if err := json.Unmarshal(m, &msg); err != nil {
 				c.t.Errorf("bad message %s: %v", m, err)
 			}
+			c.msgRaw <- append([]byte(nil), m...)
 			c.msgs <- msg
 			return nil
 		})
@@ -148,23 +159,49 @@ func (c *testClient) sendRaw(s string) {
 func (c *testClient) next() protocol.Message {
 	c.t.Helper()
 	for {
+		m := c.nextAny()
+		if m.Type == "ping" {
+			continue
+		}
+		return m
+	}
+}
+
+// nextAny returns the next message, pings included.
+func (c *testClient) nextAny() protocol.Message {
+	c.t.Helper()
+	m, ok := c.nextWithin(5 * time.Second)
+	if !ok {
 		select {
-		case m := <-c.msgs:
-			if m.Type == "ping" {
-				continue
-			}
-			return m
 		case <-c.done:
-			// drain what was read before the end
-			select {
-			case m := <-c.msgs:
-				return m
-			default:
-			}
 			c.t.Fatalf("connection ended: %v", c.err)
-		case <-time.After(5 * time.Second):
+		default:
 			c.t.Fatal("no message within 5s")
 		}
+	}
+	return m
+}
+
+// nextWithin returns the next message (pings included) if one comes within
+// d; ok is false when none came or the connection ended with nothing left.
+func (c *testClient) nextWithin(d time.Duration) (m protocol.Message, ok bool) {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case m := <-c.msgs:
+		c.last = <-c.msgRaw
+		return m, true
+	case <-c.done:
+		// drain what was read before the end
+		select {
+		case m := <-c.msgs:
+			c.last = <-c.msgRaw
+			return m, true
+		default:
+		}
+		return protocol.Message{}, false
+	case <-timer.C:
+		return protocol.Message{}, false
 	}
 }
 

@@ -66,7 +66,8 @@ type Hub struct {
 	sessions map[*session]struct{}
 	closed   bool
 
-	interestMu sync.Mutex // orders Watch/Unwatch calls
+	interestMu sync.Mutex      // orders Watch/Unwatch calls
+	watched    map[string]bool // interest channels handlers were told to watch
 
 	stop chan struct{}
 	done chan struct{}
@@ -76,6 +77,9 @@ type Hub struct {
 type channel struct {
 	name string
 	ns   *Namespace
+
+	ready    chan struct{} // closed once the broker subscription is settled
+	readyErr error         // the broker's Subscribe error, read after ready
 
 	mu    sync.Mutex
 	epoch string
@@ -113,7 +117,7 @@ func NewHub(opts HubOptions) (*Hub, error) {
 	h := &Hub{
 		opts: opts, broker: opts.Broker, clk: opts.Clock, log: opts.Logger,
 		ns: map[string]*Namespace{}, channels: map[string]*channel{},
-		interest: map[string][]InterestHandler{}, sessions: map[*session]struct{}{},
+		interest: map[string][]InterestHandler{}, sessions: map[*session]struct{}{}, watched: map[string]bool{},
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	for _, n := range opts.Namespaces {
@@ -180,9 +184,8 @@ func (h *Hub) Publish(ctx context.Context, channel string, data json.RawMessage,
 	})
 }
 
-// Latest returns channel's position and snapshot (or, for a channel
-// without one, its newest publication's data); found is false when the
-// channel has no data.
+// Latest returns channel's position and snapshot (see
+// HistoryResult.Snapshot); found is false when the channel has no data.
 func (h *Hub) Latest(ctx context.Context, channel string) (name string, pos Position, snapshot json.RawMessage, found bool, err error) {
 	name, _, err = h.Resolve(channel)
 	if err != nil {
@@ -241,7 +244,9 @@ func (h *Hub) deliver(p *Publication) {
 }
 
 // attach adds sub to its channel, creating the channel (and subscribing
-// the broker, and telling interest handlers) for the first subscriber.
+// the broker, and telling interest handlers) for the first subscriber. It
+// returns once the broker delivers the channel to this node, so that
+// nothing published after the caller reads the channel's position is missed.
 func (h *Hub) attach(ctx context.Context, sub *subscription, name string, ns *Namespace) error {
 	h.mu.Lock()
 	if h.closed {
@@ -251,7 +256,7 @@ func (h *Hub) attach(ctx context.Context, sub *subscription, name string, ns *Na
 	ch := h.channels[name]
 	first := ch == nil
 	if first {
-		ch = &channel{name: name, ns: ns, ring: make([]*Publication, h.opts.MaxQueue)}
+		ch = &channel{name: name, ns: ns, ring: make([]*Publication, h.opts.MaxQueue), ready: make(chan struct{})}
 		h.channels[name] = ch
 	}
 	ch.mu.Lock()
@@ -259,20 +264,24 @@ func (h *Hub) attach(ctx context.Context, sub *subscription, name string, ns *Na
 	sub.pending.Store(true)
 	ch.subs = append(ch.subs[:len(ch.subs):len(ch.subs)], sub)
 	ch.mu.Unlock()
-	handlers := h.interest[ns.Name]
 	h.mu.Unlock()
 	if first {
-		if err := h.broker.Subscribe(ctx, name); err != nil {
+		ch.readyErr = h.broker.Subscribe(ctx, name)
+		close(ch.ready)
+		if ch.readyErr == nil && ns.Interest {
+			h.updateInterest(name, ns)
+		}
+	} else {
+		select {
+		case <-ch.ready:
+		case <-ctx.Done():
 			h.detach(sub)
-			return err
+			return ctx.Err()
 		}
-		if ns.Interest {
-			h.interestMu.Lock()
-			for _, ih := range handlers {
-				ih.Watch(name)
-			}
-			h.interestMu.Unlock()
-		}
+	}
+	if ch.readyErr != nil {
+		h.detach(sub)
+		return ch.readyErr
 	}
 	return nil
 }
@@ -299,18 +308,44 @@ func (h *Hub) detach(sub *subscription) {
 	if last {
 		delete(h.channels, ch.name)
 	}
-	handlers := h.interest[ch.ns.Name]
 	h.mu.Unlock()
 	if !last {
 		return
 	}
-	_ = h.broker.Unsubscribe(context.Background(), ch.name)
+	<-ch.ready
+	if ch.readyErr == nil {
+		_ = h.broker.Unsubscribe(context.Background(), ch.name)
+	}
 	if ch.ns.Interest {
-		h.interestMu.Lock()
-		for _, ih := range handlers {
-			ih.Unwatch(ch.name)
+		h.updateInterest(ch.name, ch.ns)
+	}
+}
+
+// updateInterest tells interest handlers about name when whether it has
+// subscribers here differs from what they were last told. Deciding from the
+// current state under one lock keeps Watch and Unwatch of a channel in
+// order however subscribes and unsubscribes interleave.
+func (h *Hub) updateInterest(name string, ns *Namespace) {
+	h.interestMu.Lock()
+	defer h.interestMu.Unlock()
+	h.mu.RLock()
+	_, present := h.channels[name]
+	handlers := h.interest[ns.Name]
+	h.mu.RUnlock()
+	if present == h.watched[name] {
+		return
+	}
+	if present {
+		h.watched[name] = true
+	} else {
+		delete(h.watched, name)
+	}
+	for _, ih := range handlers {
+		if present {
+			ih.Watch(name)
+		} else {
+			ih.Unwatch(name)
 		}
-		h.interestMu.Unlock()
 	}
 }
 

@@ -31,6 +31,7 @@ type memStream struct {
 	ring     []*Publication // history, ring[i % len]; len = HistorySize
 	ttl      time.Duration
 	snapshot json.RawMessage
+	explicit bool      // snapshot was set by a publisher, not taken from data
 	last     time.Time // last publication
 	subs     int       // node subscriptions
 }
@@ -96,10 +97,10 @@ func (b *MemoryBroker) Publish(ctx context.Context, channel string, data json.Ra
 	} else {
 		s.ring = nil
 	}
-	switch {
-	case opts.Snapshot != nil:
+	if opts.Snapshot != nil {
 		s.snapshot = opts.Snapshot
-	case opts.Coalesce:
+		s.explicit = true
+	} else if !s.explicit {
 		s.snapshot = data
 	}
 	if s.subs > 0 && handler != nil {

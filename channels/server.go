@@ -211,6 +211,7 @@ func (s *Server) ServeWS(w http.ResponseWriter, r *http.Request) {
 		sess.setIdentity(&ident)
 	}
 	if !s.hub.addSession(sess) {
+		sess.closeWith(0, "")
 		conn.Close(protocol.CloseGoingAway, "server shutting down")
 		return
 	}

@@ -39,8 +39,12 @@ type session struct {
 	spare    []*subscription
 	flushing bool // a writer goroutine runs
 	closed   bool
-	ident    *Identity
-	expiry   clock.Timer
+	// closeCode and closeReason are what the writer closes with after
+	// draining; code 0 closes at once without a handshake.
+	closeCode   int
+	closeReason string
+	ident       *Identity
+	expiry      clock.Timer
 
 	limiter tokenBucket
 
@@ -121,7 +125,30 @@ func (s *session) flush() {
 			time.Sleep(d)
 		}
 		s.mu.Lock()
-		if s.closed || len(s.ctrl) == 0 && len(s.dirty) == 0 {
+		if s.closed {
+			// Deliver what was queued before the close (errors saying why),
+			// then close with the code; the session takes no more writes.
+			ctrl, code, reason := s.ctrl, s.closeCode, s.closeReason
+			s.ctrl = nil
+			s.mu.Unlock()
+			if code != 0 {
+				if len(ctrl) > 0 {
+					s.buf = append(s.buf[:0], make([]byte, frameHeadroom)...)
+					s.buf = append(s.buf, '[')
+					for i, m := range ctrl {
+						if i > 0 {
+							s.buf = append(s.buf, ',')
+						}
+						s.buf = append(s.buf, m...)
+					}
+					s.buf = append(s.buf, ']')
+					s.write(s.buf)
+				}
+				s.conn.Close(websocket.StatusCode(code), reason)
+			}
+			return
+		}
+		if len(s.ctrl) == 0 && len(s.dirty) == 0 {
 			s.flushing = false
 			s.mu.Unlock()
 			return
@@ -185,16 +212,7 @@ func (s *session) flush() {
 			frame = append(frame, ']')
 		}
 		s.srv.metrics.frame(n)
-		// No per-write context timer: the hub's reaper closes a connection
-		// whose write has taken longer than WriteTimeout.
-		s.writingNs.Store(s.hub.clk.Now().UnixNano())
-		var err error
-		if s.raw != nil {
-			err = s.raw.writeText(frame)
-		} else {
-			err = s.conn.Write(context.Background(), websocket.MessageText, frame[frameHeadroom:])
-		}
-		s.writingNs.Store(0)
+		err := s.write(frame)
 		if cap(s.buf) > 64<<10 {
 			s.buf = nil // do not keep a large buffer on an idle connection
 		}
@@ -203,6 +221,18 @@ func (s *session) flush() {
 			return
 		}
 	}
+}
+
+// write sends frame[frameHeadroom:] as one text frame. There is no
+// per-write context timer: the hub's reaper closes a connection whose write
+// has taken longer than WriteTimeout.
+func (s *session) write(frame []byte) error {
+	s.writingNs.Store(s.hub.clk.Now().UnixNano())
+	defer s.writingNs.Store(0)
+	if s.raw != nil {
+		return s.raw.writeText(frame)
+	}
+	return s.conn.Write(context.Background(), websocket.MessageText, frame[frameHeadroom:])
 }
 
 // collect appends the publications the subscriber has not been handed yet.
@@ -244,18 +274,34 @@ func (s *session) closeWith(code int, reason string) {
 		return
 	}
 	s.mu.Lock()
-	s.closed = true
+	s.closeCode, s.closeReason = code, reason
 	if s.expiry != nil {
 		s.expiry.Stop()
 	}
+	if code != 0 && s.handling {
+		// The request goroutine answers what was read before the close,
+		// then finishes it (handleQueued).
+		s.mu.Unlock()
+		return
+	}
+	start := s.finishLocked()
 	s.mu.Unlock()
-	go func() {
-		if code == 0 {
-			s.conn.CloseNow()
-			return
-		}
-		s.conn.Close(websocket.StatusCode(code), reason)
-	}()
+	if code == 0 {
+		go s.conn.CloseNow()
+		return
+	}
+	if start {
+		go s.flush() // sends what is queued, then the close frame
+	}
+}
+
+// finishLocked stops the session taking messages and reports whether a
+// writer must be started to send the queued ones and the close frame.
+func (s *session) finishLocked() bool {
+	s.closed = true
+	start := !s.flushing
+	s.flushing = true
+	return start
 }
 
 // reply queues a message answering a request.
@@ -291,7 +337,14 @@ func (s *session) handleQueued() {
 		if len(s.reqs) == 0 || s.closed {
 			s.reqs = nil
 			s.handling = false
+			start := false
+			if s.closing.Load() && !s.closed {
+				start = s.finishLocked() // a close waited for these answers
+			}
 			s.mu.Unlock()
+			if start {
+				go s.flush()
+			}
 			return
 		}
 		frame := s.reqs[0]
@@ -500,8 +553,6 @@ func (s *session) end() {
 	s.mu.Lock()
 	subs := s.subs
 	s.subs = nil
-	s.ctrl = nil
-	s.dirty = nil
 	s.mu.Unlock()
 	for _, sub := range subs {
 		s.hub.detach(sub)

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 )
 
 // Version is the protocol version announced in welcome.
@@ -95,7 +96,7 @@ func DecodeRequest(frame []byte) (Request, error) {
 		_ = json.Unmarshal(frame, &probe)
 		return Request{}, &RequestError{ID: validID(probe.ID), Code: ErrBadRequest, Msg: "malformed request: " + jsonProblem(err)}
 	}
-	if dec.More() {
+	if rest := bytes.TrimSpace(frame[dec.InputOffset():]); len(rest) > 0 {
 		return Request{}, &RequestError{ID: validID(r.ID), Code: ErrBadRequest, Msg: "one JSON object per frame"}
 	}
 	if r.ID != nil && validID(r.ID) == nil {
@@ -149,7 +150,9 @@ func validID(id json.RawMessage) json.RawMessage {
 	switch id[0] {
 	case '"':
 		var s string
-		if json.Unmarshal(id, &s) == nil {
+		// The id is echoed byte for byte, so it must be valid UTF-8 for the
+		// reply to be a valid text frame.
+		if utf8.Valid(id) && json.Unmarshal(id, &s) == nil {
 			return id
 		}
 	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
