@@ -210,15 +210,16 @@ func (s *Server) ServeWS(w http.ResponseWriter, r *http.Request) {
 		}
 		sess.setIdentity(&ident)
 	}
+	// welcome goes first: it is queued before the hub (and its heartbeat)
+	// knows the session.
+	sess.enqueue(message{Type: protocol.TypeWelcome, Session: sess.id, ServerTime: now.UnixMilli(),
+		HeartbeatMS: s.hub.opts.Heartbeat.Milliseconds(), Protocol: protocol.Version}.encode())
 	if !s.hub.addSession(sess) {
-		sess.closeWith(0, "")
-		conn.Close(protocol.CloseGoingAway, "server shutting down")
+		sess.closeWith(protocol.CloseGoingAway, "server shutting down")
 		return
 	}
 	s.metrics.Connections.Add(1)
 	s.metrics.Accepted.Add(1)
-	sess.enqueue(message{Type: protocol.TypeWelcome, Session: sess.id, ServerTime: now.UnixMilli(),
-		HeartbeatMS: s.hub.opts.Heartbeat.Milliseconds(), Protocol: protocol.Version}.encode())
 	// The session reads in a goroutine of its own, so that net/http's
 	// connection goroutine, its deep stack and the request end here: an
 	// idle connection keeps only a small stack and its buffers.
