@@ -37,6 +37,11 @@ import (
 	"github.com/feedd/feedd/internal/backoff"
 )
 
+// Backoff spaces reconnect attempts: the n-th waits Initial*Factor^n,
+// capped at Max, less a random fraction up to Jitter. (An alias, so that
+// programs outside this module can set it.)
+type Backoff = backoff.Policy
+
 // State is the state of a Client's connection.
 type State int
 
@@ -86,7 +91,7 @@ type Options struct {
 	// Max mean 100ms and 5s; Factor and Jitter default as in backoff.Policy
 	// (2 and 0.5). The first attempt after the loss of a connection that
 	// lasted a second or more waits Backoff.Delay(0).
-	Backoff backoff.Policy
+	Backoff Backoff
 	// HandshakeTimeout bounds dialling and the wait for the daemon's welcome.
 	// Default 10s.
 	HandshakeTimeout time.Duration
