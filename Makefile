@@ -6,12 +6,13 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X main.buildVersion=$(VERSION)
 TEST_FLAGS ?= -race -timeout 8m
 
-.PHONY: all build run test lint vet fmt bench docs check-docs tidy clean
+.PHONY: all build run test lint vet fmt bench bench-go docs tidy clean
 
 all: build
 
-build: ## build bin/feedd
+build: ## build bin/feedd and bin/feedctl
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/feedd ./cmd/feedd
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/feedctl ./cmd/feedctl
 
 run: build ## run the daemon on its embedded defaults (Ctrl-C stops it)
 	./$(BIN)/feedd run $(if $(CONFIG),-c $(CONFIG))
@@ -27,7 +28,11 @@ lint: ## gofmt, go vet, generated docs up to date
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
-bench: ## benchmarks (speed and memory targets live here, not in tests)
+bench: ## Go benchmarks, then the load scenarios against the real daemon (QUICK=1 for a short run)
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 $(PKGS)
+	./scripts/loadbench.sh
+
+bench-go: ## Go benchmarks only
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 $(PKGS)
 
 docs: ## regenerate the README's configuration reference from the plugin specs

@@ -30,7 +30,7 @@ func (s *Server) handleChannel(w http.ResponseWriter, r *http.Request) {
 	}
 	// Who may read comes first: a caller without access must not learn
 	// whether the channel has data.
-	if ns.Read != ReadPublic {
+	if ns.Read == ReadToken || ns.Read == ReadClaims {
 		ident, err := s.httpIdentity(r)
 		if err != nil {
 			apiError(w, http.StatusUnauthorized, err.Error())

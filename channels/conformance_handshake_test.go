@@ -1,6 +1,7 @@
 package channels
 
 import (
+	"bytes"
 	"context"
 	"net"
 	"net/http"
@@ -232,4 +233,47 @@ func TestConformanceShutdown(t *testing.T) {
 		return // refusing the upgrade is as good
 	}
 	c.expectClosed(websocket.StatusGoingAway)
+}
+
+// A client may send its first request in the same TCP segment as, or right
+// after, its handshake: those bytes must not be lost (they reach net/http's
+// buffer before the connection is hijacked).
+func TestConformanceRequestRightAfterHandshake(t *testing.T) {
+	ts := newTestServer(t, HubOptions{}, ServerOptions{})
+	addr := strings.TrimPrefix(ts.hs.URL, "http://")
+	for i := 0; i < 50; i++ {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Handshake and a masked ping frame in one write.
+		frame := maskedText(`{"type":"ping","id":1}`)
+		req := "GET /ws HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+		if _, err := conn.Write(append([]byte(req), frame...)); err != nil {
+			t.Fatal(err)
+		}
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		var got []byte
+		buf := make([]byte, 4096)
+		for !bytes.Contains(got, []byte(`"type":"pong"`)) {
+			n, err := conn.Read(buf)
+			if err != nil {
+				t.Fatalf("connection %d: no pong to a request sent with the handshake (read %q): %v", i, got, err)
+			}
+			got = append(got, buf[:n]...)
+		}
+		conn.Close()
+	}
+}
+
+// maskedText encodes s as a client's masked text frame (payload < 126 bytes).
+func maskedText(s string) []byte {
+	key := []byte{1, 2, 3, 4}
+	out := []byte{0x81, 0x80 | byte(len(s))}
+	out = append(out, key...)
+	for i := 0; i < len(s); i++ {
+		out = append(out, s[i]^key[i%4])
+	}
+	return out
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -298,11 +299,17 @@ func (lw *leanWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	var r io.Reader = conn
+	br := bufio.NewReaderSize(conn, readBufferSize)
 	if n := brw.Reader.Buffered(); n > 0 {
-		// Keep what the client sent right after its handshake.
+		// Keep what the client sent right after its handshake, buffered in
+		// the new reader: coder/websocket keeps only what is buffered.
 		b, _ := brw.Reader.Peek(n)
-		r = io.MultiReader(bytes.NewReader(append([]byte(nil), b...)), conn)
+		saved := append([]byte(nil), b...)
+		br = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(saved), conn), max(readBufferSize, n))
+		if _, err := br.Peek(n); err != nil {
+			conn.Close()
+			return nil, nil, fmt.Errorf("keep early client bytes: %w", err)
+		}
 	}
 	rc := &rawConn{Conn: conn}
 	w := brw.Writer // net/http's fresh 4 KiB writer, for compressed frames
@@ -312,7 +319,7 @@ func (lw *leanWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	} else {
 		w.Reset(rc)
 	}
-	return rc, bufio.NewReadWriter(bufio.NewReaderSize(r, readBufferSize), w), nil
+	return rc, bufio.NewReadWriter(br, w), nil
 }
 
 func (lw *leanWriter) Unwrap() http.ResponseWriter { return lw.ResponseWriter }
