@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sort"
 	"sync"
 	"time"
@@ -238,9 +239,41 @@ func (h *Hub) deliver(p *Publication) {
 			s.s.closeWith(protocol.CloseTooSlow, "too slow for "+truncate(s.name, 100))
 		}
 	}
-	for _, s := range subs {
+	fanOut(subs)
+}
+
+// fanOutChunk is the number of subscribers below which one goroutine wakes
+// them all.
+const fanOutChunk = 512
+
+// fanOut wakes the writers of subs. Writers of clients that keep up write in
+// the waking goroutine (session.wake), so a large fan-out is split over as
+// many goroutines as there are processors, and fanOut returns when all are
+// done: the next publication of the channel is fanned out after this one.
+func fanOut(subs []*subscription) {
+	parts := min(runtime.GOMAXPROCS(0), len(subs)/fanOutChunk)
+	if parts <= 1 {
+		for _, s := range subs {
+			s.s.notify(s)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	size := (len(subs) + parts - 1) / parts
+	for i := size; i < len(subs); i += size {
+		part := subs[i:min(i+size, len(subs))]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, s := range part {
+				s.s.notify(s)
+			}
+		}()
+	}
+	for _, s := range subs[:size] {
 		s.s.notify(s)
 	}
+	wg.Wait()
 }
 
 // attach adds sub to its channel, creating the channel (and subscribing

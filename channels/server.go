@@ -17,6 +17,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/coder/websocket"
 
@@ -312,6 +313,9 @@ func (lw *leanWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		}
 	}
 	rc := &rawConn{Conn: conn}
+	if sc, ok := conn.(syscall.Conn); ok {
+		rc.sc, _ = sc.SyscallConn()
+	}
 	w := brw.Writer // net/http's fresh 4 KiB writer, for compressed frames
 	if !deflate {
 		lw.raw = rc
@@ -329,13 +333,55 @@ func (lw *leanWriter) Unwrap() http.ResponseWriter { return lw.ResponseWriter }
 // system call) between the control frames coder/websocket writes.
 type rawConn struct {
 	net.Conn
-	mu sync.Mutex
+	sc syscall.RawConn // for writes that must not block; nil when unavailable
+	mu sync.Mutex      // held while a frame is being written
+	// pending is the frame a partial non-blocking write left, for the
+	// writer goroutine that finishes it (guarded by mu).
+	pending []byte
 }
 
 func (c *rawConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.Conn.Write(p)
+}
+
+// tryWriteText writes frame like writeText, but never blocks: it writes what
+// the socket takes now. done reports the whole frame went; otherwise sent
+// bytes of c.pending (the frame with its header) went, and the caller, still
+// holding c.mu, must write the rest. The caller holds c.mu.
+func (c *rawConn) tryWriteText(buf []byte) (done bool, sent int, err error) {
+	frame := textFrame(buf)
+	if c.sc == nil {
+		c.pending = frame
+		return false, 0, nil
+	}
+	var n int
+	var werr error
+	err = c.sc.Write(func(fd uintptr) bool {
+		for sent < len(frame) {
+			n, werr = syscall.Write(int(fd), frame[sent:])
+			if werr == syscall.EINTR {
+				continue
+			}
+			if n <= 0 || werr != nil {
+				break
+			}
+			sent += n
+		}
+		return true // never wait for the socket here
+	})
+	if err == nil && werr != nil && werr != syscall.EAGAIN {
+		err = werr
+	}
+	if err != nil {
+		return false, sent, err
+	}
+	if sent == len(frame) {
+		return true, sent, nil
+	}
+	c.pending = frame
+	return false, sent, nil
 }
 
 // frameHeadroom is the room a session leaves before a frame's payload for
@@ -345,6 +391,13 @@ const frameHeadroom = 10
 // writeText writes buf[frameHeadroom:] as one unmasked, final text frame,
 // putting the header in the headroom.
 func (c *rawConn) writeText(buf []byte) error {
+	_, err := c.Write(textFrame(buf))
+	return err
+}
+
+// textFrame puts the header of a final, unmasked text frame carrying
+// buf[frameHeadroom:] into the headroom and returns header and payload.
+func textFrame(buf []byte) []byte {
 	n := len(buf) - frameHeadroom
 	var h []byte
 	switch {
@@ -361,7 +414,5 @@ func (c *rawConn) writeText(buf []byte) error {
 		binary.BigEndian.PutUint64(h[2:], uint64(n))
 	}
 	h[0] = 0x81 // FIN, text
-	start := frameHeadroom - len(h)
-	_, err := c.Write(buf[start:])
-	return err
+	return buf[frameHeadroom-len(h):]
 }

@@ -89,9 +89,7 @@ func (s *session) enqueue(msg []byte) {
 	start := !s.flushing
 	s.flushing = true
 	s.mu.Unlock()
-	if start {
-		go s.flush()
-	}
+	s.wake(start)
 }
 
 // notify marks sub as having publications waiting and wakes the writer.
@@ -111,41 +109,48 @@ func (s *session) notify(sub *subscription) {
 	start := !s.flushing
 	s.flushing = true
 	s.mu.Unlock()
-	if start {
-		go s.flush()
-	}
+	s.wake(start)
 }
 
 var errTooSlow = errors.New("too slow")
 
-// flush writes everything queued, one frame per round, until nothing is left.
-func (s *session) flush() {
+// wake makes sure a writer runs for the session. The caller has just queued
+// something and set s.flushing (start is true) or found a writer running.
+// With a raw connection and no write delay, the waking goroutine writes
+// itself, without blocking (see run); otherwise a writer goroutine starts.
+func (s *session) wake(start bool) {
+	if !start {
+		return
+	}
+	if s.raw != nil && s.hub.opts.WriteDelay <= 0 {
+		s.run(true)
+		return
+	}
+	go s.run(false)
+}
+
+// flush is a writer goroutine's body.
+func (s *session) flush() { s.run(false) }
+
+// run writes everything queued, one frame per round, until nothing is left.
+// Inline, it runs in the goroutine that queued the messages (a publisher
+// fanning out, a request handler, the heartbeat) and never blocks: a frame
+// that the socket cannot take at once is handed, with the rest of the work,
+// to a writer goroutine. That saves a goroutine start, a park and a wake-up
+// for every delivery to a client that keeps up.
+func (s *session) run(inline bool) {
 	for {
-		if d := s.hub.opts.WriteDelay; d > 0 {
+		if d := s.hub.opts.WriteDelay; d > 0 && !inline {
 			time.Sleep(d)
 		}
 		s.mu.Lock()
 		if s.closed {
-			// Deliver what was queued before the close (errors saying why),
-			// then close with the code; the session takes no more writes.
-			ctrl, code, reason := s.ctrl, s.closeCode, s.closeReason
-			s.ctrl = nil
 			s.mu.Unlock()
-			if code != 0 {
-				if len(ctrl) > 0 {
-					s.buf = append(s.buf[:0], make([]byte, frameHeadroom)...)
-					s.buf = append(s.buf, '[')
-					for i, m := range ctrl {
-						if i > 0 {
-							s.buf = append(s.buf, ',')
-						}
-						s.buf = append(s.buf, m...)
-					}
-					s.buf = append(s.buf, ']')
-					s.write(s.buf)
-				}
-				s.conn.Close(websocket.StatusCode(code), reason)
+			if inline {
+				go s.run(false) // closing blocks on the handshake
+				return
 			}
+			s.finishClose()
 			return
 		}
 		if len(s.ctrl) == 0 && len(s.dirty) == 0 {
@@ -199,7 +204,7 @@ func (s *session) flush() {
 				s.srv.metrics.slowClose()
 				s.closeWith(protocol.CloseTooSlow, "too slow for "+truncate(slow, 100))
 			}
-			return
+			continue // the closed branch sends the close frame
 		}
 		if n == 0 {
 			continue
@@ -212,14 +217,94 @@ func (s *session) flush() {
 			frame = append(frame, ']')
 		}
 		s.srv.metrics.frame(n)
-		err := s.write(frame)
-		if cap(s.buf) > 64<<10 {
-			s.buf = nil // do not keep a large buffer on an idle connection
+		if inline {
+			if !s.raw.mu.TryLock() {
+				// coder/websocket is writing a control frame: let a writer
+				// goroutine wait for it.
+				go s.finishFrame(frame, 0, false)
+				return
+			}
+			done, sent, err := s.raw.tryWriteText(frame)
+			if err != nil {
+				s.raw.mu.Unlock()
+				s.closeWith(0, "")
+				return
+			}
+			if !done {
+				// The socket took only part: a writer goroutine, still
+				// holding the connection's write lock, sends the rest.
+				go s.finishFrame(frame, sent, true)
+				return
+			}
+			s.raw.mu.Unlock()
+			s.shrinkBuf()
+			continue
 		}
+		err := s.write(frame)
+		s.shrinkBuf()
 		if err != nil {
 			s.closeWith(0, "")
 			return
 		}
+	}
+}
+
+// finishFrame writes what is left of frame (from payload byte skip on, or
+// the whole frame when locked is false) blocking, then goes on as the
+// session's writer goroutine.
+func (s *session) finishFrame(frame []byte, sent int, locked bool) {
+	var err error
+	if locked {
+		s.writingNs.Store(s.hub.clk.Now().UnixNano())
+		_, err = s.raw.Conn.Write(s.raw.pending[sent:])
+		s.writingNs.Store(0)
+		s.raw.pending = nil
+		s.raw.mu.Unlock()
+	} else {
+		err = s.write(frame)
+	}
+	s.shrinkBuf()
+	if err != nil {
+		s.closeWith(0, "")
+		s.mu.Lock()
+		closed := s.closed
+		s.mu.Unlock()
+		if closed {
+			s.finishClose()
+		}
+		return
+	}
+	s.run(false)
+}
+
+// finishClose sends the messages queued before a close (errors saying why)
+// and the close frame; code 0 closed the socket already.
+func (s *session) finishClose() {
+	s.mu.Lock()
+	ctrl, code, reason := s.ctrl, s.closeCode, s.closeReason
+	s.ctrl = nil
+	s.mu.Unlock()
+	if code == 0 {
+		return
+	}
+	if len(ctrl) > 0 {
+		s.buf = append(s.buf[:0], make([]byte, frameHeadroom)...)
+		s.buf = append(s.buf, '[')
+		for i, m := range ctrl {
+			if i > 0 {
+				s.buf = append(s.buf, ',')
+			}
+			s.buf = append(s.buf, m...)
+		}
+		s.buf = append(s.buf, ']')
+		s.write(s.buf)
+	}
+	s.conn.Close(websocket.StatusCode(code), reason)
+}
+
+func (s *session) shrinkBuf() {
+	if cap(s.buf) > 64<<10 {
+		s.buf = nil // do not keep a large buffer on an idle connection
 	}
 }
 
