@@ -23,6 +23,8 @@
 #   BATCH=50 PUBLISHERS=2   publish requests: publications per request, concurrent requests
 #   WRITE_DELAY=    server.write_delay for the daemon (default: the daemon's)
 #   CONNECT_RATE=3000       new connections per second
+#   LOAD_FLAGS=     more flags for every `feedctl load`, e.g. "--reader goroutine" (the
+#                   goroutine-per-connection reader instead of epoll) or "--readers 2"
 #   PROFILE=NAME    CPU-profile scenario NAME: the daemon (server.pprof on, PROFILE_SECONDS
 #                   of /debug/pprof/profile, default 10) and the generator; files in OUT
 #   OUT=DIR         keep the configuration, daemon log, JSON results and profiles there
@@ -47,6 +49,7 @@ CONNECT_RATE=${CONNECT_RATE:-3000}
 WRITE_DELAY=${WRITE_DELAY:-}
 PROFILE=${PROFILE:-}
 PROFILE_SECONDS=${PROFILE_SECONDS:-10}
+read -r -a LOAD_FLAGS <<<"${LOAD_FLAGS:-}"
 
 OUT=${OUT:-}
 if [[ -z $OUT ]]; then
@@ -154,7 +157,7 @@ run_scenario() {
 	local name=$1
 	shift
 	local file=$OUT/$name.json
-	echo "loadbench: $name: feedctl load $*" >&2
+	echo "loadbench: $name: feedctl load ${LOAD_FLAGS[*]+${LOAD_FLAGS[*]} }$*" >&2
 	wait_idle
 	local rc=0 prof=() curlpid=
 	if [[ $name == "$PROFILE" ]]; then
@@ -165,7 +168,7 @@ run_scenario() {
 		curlpid=$!
 	fi
 	bin/feedctl load --url "ws://127.0.0.1:$PORT/ws" --key "$KEY" --pid "$PID" --json "${prof[@]}" \
-		--size "$SIZE" --batch "$BATCH" --publishers "$PUBLISHERS" --connect-rate "$CONNECT_RATE" "$@" >"$file" || rc=$?
+		--size "$SIZE" --batch "$BATCH" --publishers "$PUBLISHERS" --connect-rate "$CONNECT_RATE" ${LOAD_FLAGS[@]+"${LOAD_FLAGS[@]}"} "$@" >"$file" || rc=$?
 	if [[ -n $curlpid ]]; then
 		wait "$curlpid" || echo "loadbench: daemon profile failed" >&2
 		echo "loadbench: profiles: $GO tool pprof -top bin/feedd $OUT/$name.feedd.pprof; $GO tool pprof -top bin/feedctl $OUT/$name.feedctl.pprof" >&2

@@ -108,6 +108,8 @@ type loadFlags struct {
 	pid, maxPerProc, first, dialPar    int
 	idle, jsonOut, worker              bool
 	cpuProfile                         string
+	reader                             string
+	readers                            int
 	wsURL                              *url.URL
 	apiURL                             *url.URL
 }
@@ -137,6 +139,8 @@ func cmdLoad(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&f.jsonOut, "json", false, "print the result as JSON")
 	fs.IntVar(&f.dialPar, "dial-parallel", 64, "dials in flight at most (per process)")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write the generator's CPU profile of the publishing phase to this file")
+	fs.StringVar(&f.reader, "reader", defaultReader, "how connections are read: epoll (--readers threads wait in epoll and read the sockets; Linux) or goroutine (a goroutine per connection)")
+	fs.IntVar(&f.readers, "readers", 1, "--reader epoll: reader threads per process")
 	// Worker processes only.
 	fs.BoolVar(&f.worker, "worker", false, "")
 	fs.IntVar(&f.first, "first", 0, "")
@@ -179,6 +183,7 @@ func cmdLoad(args []string, stdout, stderr io.Writer) int {
 	gcfg := groupConfig{
 		wsURL: f.wsURL.String(), names: names, first: f.first, conns: f.conns,
 		connectRate: f.connectRate, dialParallel: f.dialPar, connectTimeout: f.connectTimeout,
+		reader: f.reader, readers: f.readers,
 	}
 	if f.worker {
 		return runWorker(gcfg, os.Stdin, stdout)
@@ -205,6 +210,12 @@ func (f *loadFlags) check() error {
 		return fmt.Errorf("--connect-rate %g: want 0 or more", f.connectRate)
 	case f.maxPerProc < 1:
 		return fmt.Errorf("--max-conns-per-process %d: want at least 1", f.maxPerProc)
+	case f.reader != "epoll" && f.reader != "goroutine":
+		return fmt.Errorf("--reader %q: want epoll or goroutine", f.reader)
+	case f.reader == "epoll" && !epollSupported:
+		return fmt.Errorf("--reader epoll needs Linux: use --reader goroutine")
+	case f.readers < 1 || f.readers > 64:
+		return fmt.Errorf("--readers %d: want 1 to 64", f.readers)
 	case f.connectTimeout <= 0 || f.connectTimeout > maxLoadDuration || f.drain < 0 || f.drain > time.Minute ||
 		f.settle < 0 || f.settle > maxLoadDuration:
 		return fmt.Errorf("--connect-timeout, --settle (up to 5m) and --drain (up to 1m) must be positive")
@@ -324,6 +335,7 @@ func runLoad(f *loadFlags, gcfg groupConfig, stdout, stderr io.Writer) int {
 				"--connect-rate", strconv.FormatFloat(f.connectRate/float64(procs), 'f', -1, 64),
 				"--connect-timeout", f.connectTimeout.String(),
 				"--dial-parallel", strconv.Itoa(f.dialPar),
+				"--reader", f.reader, "--readers", strconv.Itoa(f.readers),
 				"--max-conns-per-process", strconv.Itoa(hi - lo + 1),
 			}
 			w, err := startWorker(exe, args, stderr)

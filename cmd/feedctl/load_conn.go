@@ -32,6 +32,8 @@ type groupConfig struct {
 	connectRate    float64 // connections per second; 0: no pacing
 	dialParallel   int     // dials in flight at most
 	connectTimeout time.Duration
+	reader         string // "epoll" or "goroutine" (also ""): how connections are read
+	readers        int    // epoll: reader goroutines
 }
 
 // readyInfo is the state of a group once its connections are open and
@@ -77,7 +79,13 @@ var (
 
 type group struct {
 	cfg    groupConfig
-	client *http.Client
+	client *http.Client // goroutine reader: dials through coder/websocket
+
+	// The epoll reader (load_epoll*.go).
+	dialer *net.Dialer
+	target *wsTarget
+	ep     *epollSet
+	epErr  error // the epoll readers could not start
 
 	mu      sync.Mutex
 	conns   []*loadConn
@@ -92,10 +100,13 @@ type group struct {
 }
 
 // loadConn is one connection. Fields without atomics are touched only by the
-// connection's reader goroutine until it has ended.
+// connection's reader goroutine until it has ended (or, with the epoll
+// reader, by the one reader goroutine its socket is registered with, until
+// the readers stopped).
 type loadConn struct {
 	g    *group
-	ws   *websocket.Conn
+	ws   *websocket.Conn // the goroutine reader's connection
+	ep   *epConn         // or the epoll reader's
 	ch   int
 	name []byte
 
@@ -133,7 +144,14 @@ func newGroup(cfg groupConfig) *group {
 		ForceAttemptHTTP2:   false,
 		TLSHandshakeTimeout: 10 * time.Second,
 	}
-	return &group{cfg: cfg, client: &http.Client{Transport: tr}}
+	g := &group{cfg: cfg, client: &http.Client{Transport: tr}, dialer: d}
+	if cfg.reader == "epoll" {
+		g.target, g.epErr = newWSTarget(cfg.wsURL)
+		if g.epErr == nil {
+			g.ep, g.epErr = newEpollSet(cfg.readers, cfg.conns, g.noteError)
+		}
+	}
+	return g
 }
 
 // loopbackDialer refuses to connect anywhere but a loopback address, whatever
@@ -200,7 +218,11 @@ dialing:
 		go func(i int) {
 			defer dials.Done()
 			defer func() { <-sem }()
-			g.dial(ctx, g.cfg.first+i)
+			if g.cfg.reader == "epoll" {
+				g.dialEpoll(ctx, g.cfg.first+i)
+			} else {
+				g.dial(ctx, g.cfg.first+i)
+			}
 		}(i)
 	}
 	dials.Wait()
@@ -283,9 +305,17 @@ func (g *group) dial(ctx context.Context, i int) {
 // can race with the server's hijacking of the connection (see the report).
 func (c *loadConn) subscribe() {
 	sub := `{"type":"subscribe","id":1,"channels":[` + strconv.Quote(string(c.name)) + `]}`
-	if err := c.ws.Write(context.Background(), websocket.MessageText, []byte(sub)); err != nil {
+	if err := c.writeText([]byte(sub)); err != nil {
 		c.g.noteError("subscribe: " + err.Error())
 	}
+}
+
+// writeText sends a text message.
+func (c *loadConn) writeText(p []byte) error {
+	if c.ep != nil {
+		return c.ep.write(opText, p)
+	}
+	return c.ws.Write(context.Background(), websocket.MessageText, p)
 }
 
 // read is the connection's reader: it reads each frame into a pooled buffer
@@ -341,15 +371,24 @@ func (c *loadConn) end(err error) {
 	if c.g.closing.Load() {
 		return
 	}
+	c.endCode(int(websocket.CloseStatus(err)), err.Error())
+}
+
+// endCode records that the connection ended before the group closed it:
+// code is the server's close status (-1: none), why the cause.
+func (c *loadConn) endCode(code int, why string) {
+	if c.g.closing.Load() {
+		return
+	}
 	c.endedEarly = true
-	c.closeCode = int(websocket.CloseStatus(err))
+	c.closeCode = code
 	if c.subscribed {
 		return
 	}
 	if !c.failed {
 		c.failed = true
 		c.g.subErrs.Add(1)
-		c.g.noteError("connection ended before subscribed: " + err.Error())
+		c.g.noteError("connection ended before subscribed: " + why)
 	}
 }
 
@@ -399,7 +438,7 @@ func (c *loadConn) handle(sc *frameScanner, m *msgInfo, frame []byte, now int64)
 		case kindPing:
 			// Rare (every heartbeat interval): answering from the reader
 			// is fine.
-			_ = c.ws.Write(context.Background(), websocket.MessageText, pongMsg)
+			_ = c.writeText(pongMsg)
 		case kindError:
 			if !c.subscribed && !c.failed {
 				c.failed = true
@@ -457,14 +496,24 @@ func (g *group) drain(ctx context.Context, final []uint64, idle time.Duration) {
 	}
 }
 
-// close closes every connection and waits for the readers.
+// close closes every connection and waits for the readers. The epoll
+// readers stop first, then the sockets close (so no reader reads a socket
+// being closed).
 func (g *group) close() {
 	g.mu.Lock()
 	g.closing.Store(true)
 	conns := g.conns
 	g.mu.Unlock()
+	if g.ep != nil {
+		g.ep.stop()
+	}
 	for _, c := range conns {
-		c.ws.CloseNow()
+		switch {
+		case c.ws != nil:
+			c.ws.CloseNow()
+		case c.ep != nil && !c.ep.done:
+			c.ep.close()
+		}
 	}
 	g.readers.Wait()
 	g.client.CloseIdleConnections()
