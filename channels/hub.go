@@ -82,11 +82,12 @@ type channel struct {
 	ready    chan struct{} // closed once the broker subscription is settled
 	readyErr error         // the broker's Subscribe error, read after ready
 
-	mu    sync.Mutex
-	epoch string
-	last  uint64         // newest delivered offset
-	ring  []*Publication // the last MaxQueue deliveries, ring[offset % len]
-	subs  []*subscription
+	mu      sync.Mutex
+	epoch   string
+	last    uint64         // newest delivered offset
+	lastPub time.Time      // when the newest was published
+	ring    []*Publication // the last MaxQueue deliveries, ring[offset % len]
+	subs    []*subscription
 }
 
 // NewHub returns a running hub; Close stops it.
@@ -220,6 +221,11 @@ func (h *Hub) deliver(p *Publication) {
 	}
 	ch.ring[p.Offset%uint64(len(ch.ring))] = p
 	ch.last = p.Offset
+	// A channel publishing more often than hotInterval is written to by
+	// writer goroutines, which batch what piles up; a quieter one is
+	// written to inline, message by message, for the least latency.
+	inline := p.Time.Sub(ch.lastPub) >= hotInterval
+	ch.lastPub = p.Time
 	subs := ch.subs
 	var slow []*subscription
 	if !ch.ns.Coalesce {
@@ -239,41 +245,37 @@ func (h *Hub) deliver(p *Publication) {
 			s.s.closeWith(protocol.CloseTooSlow, "too slow for "+truncate(s.name, 100))
 		}
 	}
-	fanOut(subs)
+	fanOut(subs, inline)
 }
 
-// fanOutChunk is the number of subscribers below which one goroutine wakes
-// them all.
-const fanOutChunk = 512
+// hotInterval is the publication interval below which a channel's
+// subscribers are written to by batching writer goroutines.
+const hotInterval = 20 * time.Millisecond
 
-// fanOut wakes the writers of subs. Writers of clients that keep up write in
-// the waking goroutine (session.wake), so a large fan-out is split over as
-// many goroutines as there are processors, and fanOut returns when all are
-// done: the next publication of the channel is fanned out after this one.
-func fanOut(subs []*subscription) {
-	parts := min(runtime.GOMAXPROCS(0), len(subs)/fanOutChunk)
-	if parts <= 1 {
-		for _, s := range subs {
-			s.s.notify(s)
-		}
+// fanOutChunk is how many subscribers one fan-out goroutine wakes at most.
+const fanOutChunk = 2048
+
+// fanOut wakes the writers of subs from goroutines of its own, at most one
+// per processor, and returns at once: the publisher goes on while clients
+// are written to. A client that keeps up is written to by the fan-out
+// goroutine itself (session.wake); one that is still being written to only
+// gets its subscription marked, and its writer takes this publication with
+// the others waiting, in one frame. Ordering holds because a writer always
+// sends a subscription's publications from the channel's cache by offset.
+func fanOut(subs []*subscription, inline bool) {
+	if len(subs) == 0 {
 		return
 	}
-	var wg sync.WaitGroup
+	parts := max(1, min(runtime.GOMAXPROCS(0), (len(subs)+fanOutChunk-1)/fanOutChunk))
 	size := (len(subs) + parts - 1) / parts
-	for i := size; i < len(subs); i += size {
+	for i := 0; i < len(subs); i += size {
 		part := subs[i:min(i+size, len(subs))]
-		wg.Add(1)
 		go func() {
-			defer wg.Done()
 			for _, s := range part {
-				s.s.notify(s)
+				s.s.notify(s, inline)
 			}
 		}()
 	}
-	for _, s := range subs[:size] {
-		s.s.notify(s)
-	}
-	wg.Wait()
 }
 
 // attach adds sub to its channel, creating the channel (and subscribing

@@ -89,11 +89,12 @@ func (s *session) enqueue(msg []byte) {
 	start := !s.flushing
 	s.flushing = true
 	s.mu.Unlock()
-	s.wake(start)
+	s.wake(start, true)
 }
 
-// notify marks sub as having publications waiting and wakes the writer.
-func (s *session) notify(sub *subscription) {
+// notify marks sub as having publications waiting and wakes the writer,
+// inline when allowed (see wake).
+func (s *session) notify(sub *subscription, inline bool) {
 	if sub.pending.Load() {
 		return
 	}
@@ -109,7 +110,7 @@ func (s *session) notify(sub *subscription) {
 	start := !s.flushing
 	s.flushing = true
 	s.mu.Unlock()
-	s.wake(start)
+	s.wake(start, inline)
 }
 
 var errTooSlow = errors.New("too slow")
@@ -118,11 +119,11 @@ var errTooSlow = errors.New("too slow")
 // something and set s.flushing (start is true) or found a writer running.
 // With a raw connection and no write delay, the waking goroutine writes
 // itself, without blocking (see run); otherwise a writer goroutine starts.
-func (s *session) wake(start bool) {
+func (s *session) wake(start, inline bool) {
 	if !start {
 		return
 	}
-	if s.raw != nil && s.hub.opts.WriteDelay <= 0 {
+	if inline && s.raw != nil && s.hub.opts.WriteDelay <= 0 {
 		s.run(true)
 		return
 	}
@@ -238,7 +239,18 @@ func (s *session) run(inline bool) {
 			}
 			s.raw.mu.Unlock()
 			s.shrinkBuf()
-			continue
+			// One frame inline; if more arrived meanwhile the client is busy:
+			// a writer goroutine takes over and batches what follows.
+			s.mu.Lock()
+			more := s.closed || len(s.ctrl) > 0 || len(s.dirty) > 0
+			if !more {
+				s.flushing = false
+			}
+			s.mu.Unlock()
+			if more {
+				go s.run(false)
+			}
+			return
 		}
 		err := s.write(frame)
 		s.shrinkBuf()
@@ -570,7 +582,7 @@ func (s *session) subscribe(ctx context.Context, id json.RawMessage, name string
 	sub.pending.Store(false)
 	ch.mu.Unlock()
 	if behind {
-		s.notify(sub)
+		s.notify(sub, true)
 	}
 	s.srv.metrics.subscribed(ns.Name, 1)
 }

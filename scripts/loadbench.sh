@@ -19,7 +19,8 @@
 #                 many   CONNS connections over MANY_CHANNELS channels, MANY_RATE/s per channel
 #                 idle   CONNS idle connections: the daemon's memory per connection
 #   CONNS=10000 MAX_CONNS=1000 MANY_CHANNELS=100 MANY_RATE=10 DURATION=15s SIZE=100
-#   MAX_RATE=0      rate per channel of the "max" scenario (0: as fast as possible)
+#   MAX_RATE=1500   rate of the "max" scenario (0: as fast as the API takes them, which overloads
+#                   the subscribers: event-channel clients that fall behind are closed with 4008)
 #   BATCH=50 PUBLISHERS=2   publish requests: publications per request, concurrent requests
 #   WRITE_DELAY=    server.write_delay for the daemon (default: the daemon's)
 #   CONNECT_RATE=3000       new connections per second
@@ -41,7 +42,7 @@ else
 fi
 SCENARIOS=${SCENARIOS:-"idle 1msg 10msg max many"}
 MANY_RATE=${MANY_RATE:-10}
-MAX_RATE=${MAX_RATE:-0}
+MAX_RATE=${MAX_RATE:-1500}
 SIZE=${SIZE:-100}
 BATCH=${BATCH:-50}
 PUBLISHERS=${PUBLISHERS:-2}
