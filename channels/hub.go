@@ -70,6 +70,8 @@ type Hub struct {
 	interestMu sync.Mutex      // orders Watch/Unwatch calls
 	watched    map[string]bool // interest channels handlers were told to watch
 
+	fanouts sync.WaitGroup // fan-out goroutines in flight
+
 	stop chan struct{}
 	done chan struct{}
 }
@@ -245,7 +247,7 @@ func (h *Hub) deliver(p *Publication) {
 			s.s.closeWith(protocol.CloseTooSlow, "too slow for "+truncate(s.name, 100))
 		}
 	}
-	fanOut(subs, inline)
+	h.fanOut(subs, inline)
 }
 
 // hotInterval is the publication interval below which a channel's
@@ -262,7 +264,7 @@ const fanOutChunk = 2048
 // gets its subscription marked, and its writer takes this publication with
 // the others waiting, in one frame. Ordering holds because a writer always
 // sends a subscription's publications from the channel's cache by offset.
-func fanOut(subs []*subscription, inline bool) {
+func (h *Hub) fanOut(subs []*subscription, inline bool) {
 	if len(subs) == 0 {
 		return
 	}
@@ -270,7 +272,9 @@ func fanOut(subs []*subscription, inline bool) {
 	size := (len(subs) + parts - 1) / parts
 	for i := 0; i < len(subs); i += size {
 		part := subs[i:min(i+size, len(subs))]
+		h.fanouts.Add(1)
 		go func() {
+			defer h.fanouts.Done()
 			for _, s := range part {
 				s.s.notify(s, inline)
 			}
@@ -517,5 +521,6 @@ func (h *Hub) Close() error {
 		close(h.stop)
 	}
 	<-h.done
+	h.fanouts.Wait()
 	return h.broker.Close()
 }
