@@ -65,7 +65,8 @@ type Hub struct {
 	channels map[string]*channel
 	interest map[string][]InterestHandler
 	sessions map[*session]struct{}
-	closed   bool
+	closed   bool // Shutdown: no new sessions
+	stopped  bool // Close: no more deliveries
 
 	interestMu sync.Mutex      // orders Watch/Unwatch calls
 	watched    map[string]bool // interest channels handlers were told to watch
@@ -207,10 +208,13 @@ func (h *Hub) Latest(ctx context.Context, channel string) (name string, pos Posi
 func (h *Hub) deliver(p *Publication) {
 	h.mu.RLock()
 	ch := h.channels[p.Channel]
-	h.mu.RUnlock()
-	if ch == nil {
+	if ch == nil || h.stopped {
+		h.mu.RUnlock()
 		return
 	}
+	h.fanouts.Add(1) // under h.mu: Close cannot be waiting yet
+	h.mu.RUnlock()
+	defer h.fanouts.Done()
 	p.canonicalFrame() // encode once, outside the lock
 	ch.mu.Lock()
 	if ch.epoch != p.Epoch {
@@ -468,7 +472,7 @@ func (h *Hub) reapStalledWrites() {
 	}
 	h.mu.RUnlock()
 	for _, s := range stalled {
-		s.closeWith(0, "")
+		s.abort() // even when a graceful close waits behind the stuck write
 	}
 }
 
@@ -521,6 +525,9 @@ func (h *Hub) Close() error {
 		close(h.stop)
 	}
 	<-h.done
+	h.mu.Lock()
+	h.stopped = true
+	h.mu.Unlock()
 	h.fanouts.Wait()
 	return h.broker.Close()
 }

@@ -254,12 +254,17 @@ func (s *Server) readLoop(sess *session, conn *websocket.Conn) {
 			}
 			return
 		}
+		if sess.closing.Load() {
+			continue // closing: requests are no longer served
+		}
 		if !sess.limiter.allow(s.hub.clk.Now()) {
 			s.metrics.RateLimited.Add(1)
 			violations++
 			if violations > int(max(2, 2*s.opts.MaxRequestsPerSecond)) {
+				// Keep reading, and dropping, until the close handshake
+				// ends the connection.
 				sess.closeWith(protocol.CloseRateLimited, "rate limited")
-				return
+				continue
 			}
 			sess.replyError(nil, "", protocol.ErrRateLimited, "too many requests; slow down")
 			continue

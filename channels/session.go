@@ -80,16 +80,21 @@ func (s *session) lastPong() time.Time { return time.Unix(0, s.lastPongNs.Load()
 
 // enqueue queues an encoded message and wakes the writer.
 func (s *session) enqueue(msg []byte) {
+	s.wake(s.queue([][]byte{msg}), true)
+}
+
+// queue appends encoded messages without waking the writer; it reports
+// whether the caller must wake it (s.wake).
+func (s *session) queue(msgs [][]byte) bool {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.closed {
-		s.mu.Unlock()
-		return
+		return false
 	}
-	s.ctrl = append(s.ctrl, msg)
+	s.ctrl = append(s.ctrl, msgs...)
 	start := !s.flushing
 	s.flushing = true
-	s.mu.Unlock()
-	s.wake(start, true)
+	return start
 }
 
 // notify marks sub as having publications waiting and wakes the writer,
@@ -228,7 +233,7 @@ func (s *session) run(inline bool) {
 			done, sent, err := s.raw.tryWriteText(frame)
 			if err != nil {
 				s.raw.mu.Unlock()
-				s.closeWith(0, "")
+				s.abort()
 				return
 			}
 			if !done {
@@ -255,7 +260,7 @@ func (s *session) run(inline bool) {
 		err := s.write(frame)
 		s.shrinkBuf()
 		if err != nil {
-			s.closeWith(0, "")
+			s.abort()
 			return
 		}
 	}
@@ -277,16 +282,17 @@ func (s *session) finishFrame(frame []byte, sent int, locked bool) {
 	}
 	s.shrinkBuf()
 	if err != nil {
-		s.closeWith(0, "")
-		s.mu.Lock()
-		closed := s.closed
-		s.mu.Unlock()
-		if closed {
-			s.finishClose()
-		}
+		s.abort()
 		return
 	}
 	s.run(false)
+}
+
+// abort ends the session after a failed or stuck write: the socket is
+// closed at once, whatever close was under way.
+func (s *session) abort() {
+	s.closeWith(0, "")
+	go s.conn.CloseNow()
 }
 
 // finishClose sends the messages queued before a close (errors saying why)
@@ -367,10 +373,14 @@ func (sub *subscription) collect(out *[]*Publication) error {
 // closeWith ends the session: code 0 closes the socket at once, any other
 // code with a close handshake carrying code and reason. It does not block.
 func (s *session) closeWith(code int, reason string) {
-	if s.closing.Swap(true) {
+	s.mu.Lock()
+	if s.closing.Load() {
+		s.mu.Unlock()
 		return
 	}
-	s.mu.Lock()
+	// Decided under s.mu with the code, so that handleQueued, which acts on
+	// closing under s.mu, always sees the code too.
+	s.closing.Store(true)
 	s.closeCode, s.closeReason = code, reason
 	if s.expiry != nil {
 		s.expiry.Stop()
@@ -414,7 +424,7 @@ func (s *session) replyError(id json.RawMessage, channel, code, msg string) {
 // reading goroutine, whose stack therefore stays small while it waits.
 func (s *session) request(frame []byte) {
 	s.mu.Lock()
-	if s.closed {
+	if s.closed || s.closing.Load() {
 		s.mu.Unlock()
 		return
 	}
@@ -465,6 +475,9 @@ func (s *session) handle(ctx context.Context, frame []byte) {
 	switch req.Type {
 	case protocol.TypeSubscribe:
 		for _, name := range req.Channels {
+			if s.closing.Load() {
+				return
+			}
 			var since *protocol.Position
 			if p, ok := req.Since[name]; ok {
 				since = &p
@@ -513,6 +526,10 @@ func (s *session) subscribe(ctx context.Context, id json.RawMessage, name string
 		alias = name
 	}
 	s.mu.Lock()
+	if s.closed || s.subs == nil {
+		s.mu.Unlock()
+		return // the session ended while this request waited
+	}
 	if _, dup := s.subs[canon]; dup {
 		s.mu.Unlock()
 		s.replyError(id, name, protocol.ErrBadRequest, "already subscribed to "+name)
@@ -529,16 +546,28 @@ func (s *session) subscribe(ctx context.Context, id json.RawMessage, name string
 
 	fail := func(err error) {
 		s.mu.Lock()
-		delete(s.subs, canon)
+		if s.subs != nil {
+			delete(s.subs, canon)
+		}
 		s.mu.Unlock()
 		s.hub.detach(sub)
 		s.replyError(id, name, protocol.ErrUnavailable, "subscribe: "+err.Error())
 	}
 	if err := s.hub.attach(ctx, sub, canon, ns); err != nil {
 		s.mu.Lock()
-		delete(s.subs, canon)
+		if s.subs != nil {
+			delete(s.subs, canon)
+		}
 		s.mu.Unlock()
 		s.replyError(id, name, protocol.ErrUnavailable, "subscribe: "+err.Error())
+		return
+	}
+	s.mu.Lock()
+	gone := s.subs == nil || s.subs[canon] != sub
+	s.mu.Unlock()
+	if gone {
+		// end() ran meanwhile and did not see this subscription attached.
+		s.hub.detach(sub)
 		return
 	}
 	var bsince *Position
@@ -565,13 +594,17 @@ func (s *session) subscribe(ctx context.Context, id json.RawMessage, name string
 		ch.epoch = epoch
 	}
 	// Order: the reply, then recovered publications, then live ones from
-	// the channel's cache (those delivered after History was read).
-	s.enqueue(m.encode())
+	// the channel's cache (those delivered after History was read). They
+	// are queued under ch.mu, so no live update can be written before them,
+	// but written only after it is released (a writer takes other
+	// channels' locks).
+	msgs := [][]byte{m.encode()}
 	if recovered {
 		for _, p := range res.Publications {
-			s.enqueue(p.updateFrame(alias))
+			msgs = append(msgs, p.updateFrame(alias))
 		}
 	}
+	start := s.queue(msgs)
 	sub.sent = offset
 	if ch.epoch != epoch || ch.last < offset {
 		// The cache has not seen this far (nothing delivered yet): follow
@@ -581,6 +614,7 @@ func (s *session) subscribe(ctx context.Context, id json.RawMessage, name string
 	behind := ch.last > sub.sent
 	sub.pending.Store(false)
 	ch.mu.Unlock()
+	s.wake(start, true)
 	if behind {
 		s.notify(sub, true)
 	}
@@ -646,7 +680,7 @@ func (s *session) setIdentity(ident *Identity) {
 
 // end releases everything the session holds; the read loop calls it last.
 func (s *session) end() {
-	s.closeWith(0, "")
+	s.abort()
 	s.mu.Lock()
 	subs := s.subs
 	s.subs = nil
