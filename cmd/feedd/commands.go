@@ -67,7 +67,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 		return 2
 	}
 	raiseFileLimit()
-	d, err := daemon.New(daemon.Options{ConfigPath: *path})
+	d, err := daemon.New(daemon.Options{ConfigPath: *path, Version: version()})
 	if err != nil {
 		printConfigError(stderr, err)
 		return 1

@@ -16,6 +16,7 @@ import (
 	"github.com/feedd/feedd/configs"
 	"github.com/feedd/feedd/feeds"
 	"github.com/feedd/feedd/internal/config"
+	"github.com/feedd/feedd/internal/telemetry"
 	"github.com/feedd/feedd/plugins"
 )
 
@@ -23,7 +24,7 @@ import (
 type Config struct {
 	Server     ServerConfig       `yaml:"server" doc:"the HTTP and WebSocket listener"`
 	Log        LogConfig          `yaml:"log" doc:"logging"`
-	Telemetry  TelemetryConfig    `yaml:"telemetry" doc:"OpenTelemetry traces and metrics (checked now; applied once telemetry lands)"`
+	Telemetry  telemetry.Config   `yaml:"telemetry" doc:"OpenTelemetry traces and metrics"`
 	Broker     BrokerConfig       `yaml:"broker" doc:"where publications go between nodes"`
 	History    HistoryConfig      `yaml:"history" doc:"history kept per channel of the built-in namespaces, for recovery after a reconnect"`
 	Supervisor SupervisorConfig   `yaml:"supervisor" doc:"how plugin instances are restarted"`
@@ -60,36 +61,6 @@ func (c *ServerConfig) Validate(v *config.Validation) {
 type LogConfig struct {
 	Format string `yaml:"format" default:"json" enum:"json,text" doc:"log line format"`
 	Level  string `yaml:"level" default:"info" enum:"debug,info,warn,error" doc:"least severe level logged"`
-}
-
-// TelemetryConfig is the telemetry: section.
-type TelemetryConfig struct {
-	ServiceName string            `yaml:"service_name" default:"feedd" doc:"OTel service.name"`
-	Resource    map[string]string `yaml:"resource" doc:"extra OTel resource attributes"`
-	Traces      TracesConfig      `yaml:"traces" doc:"trace export"`
-	Metrics     MetricsConfig     `yaml:"metrics" doc:"metric export"`
-}
-
-// TracesConfig is telemetry.traces.
-type TracesConfig struct {
-	Exporter    string            `yaml:"exporter" default:"none" enum:"none,stdout,otlp" doc:"where spans go"`
-	Protocol    string            `yaml:"protocol" default:"grpc" enum:"grpc,http" doc:"OTLP transport"`
-	Endpoint    string            `yaml:"endpoint" doc:"OTLP collector endpoint (host:port for grpc, URL for http)"`
-	Insecure    bool              `yaml:"insecure" doc:"OTLP without TLS"`
-	Headers     map[string]string `yaml:"headers" doc:"OTLP request headers (e.g. an API key via ${VAR})"`
-	SampleRatio float64           `yaml:"sample_ratio" default:"1" min:"0" max:"1" doc:"fraction of traces kept"`
-}
-
-// Validate requires an endpoint for OTLP.
-func (c *TracesConfig) Validate(v *config.Validation) {
-	if c.Exporter == "otlp" && c.Endpoint == "" {
-		v.Errorf("endpoint", "required when exporter is otlp")
-	}
-}
-
-// MetricsConfig is telemetry.metrics.
-type MetricsConfig struct {
-	Prometheus bool `yaml:"prometheus" default:"true" doc:"serve GET /metrics in Prometheus text format"`
 }
 
 // BrokerConfig is the broker: section.

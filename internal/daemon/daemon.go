@@ -19,6 +19,7 @@ import (
 	"github.com/feedd/feedd/internal/backoff"
 	"github.com/feedd/feedd/internal/clock"
 	"github.com/feedd/feedd/internal/config"
+	"github.com/feedd/feedd/internal/telemetry"
 	"github.com/feedd/feedd/plugins"
 )
 
@@ -38,6 +39,11 @@ type Options struct {
 	// WatchSettle is how long the file watch waits for writes to settle;
 	// default 250ms.
 	WatchSettle time.Duration
+	// Version is reported as the OTel service.version.
+	Version string
+	// Telemetry overrides parts of the telemetry set-up (tests pass the
+	// SDK's in-memory exporters).
+	Telemetry telemetry.Options
 }
 
 // Daemon is one feedd process: configuration, supervisor and HTTP listener.
@@ -50,6 +56,7 @@ type Daemon struct {
 	hub    *channels.Hub
 	chsrv  *channels.Server
 	prices *pricePublisher
+	tel    *telemetry.Telemetry
 	// verifier checks JWTs; nil when server.auth configures no keys.
 	verifier *auth.Verifier
 	ln       net.Listener
@@ -84,6 +91,14 @@ func New(opts Options) (*Daemon, error) {
 	d := &Daemon{opts: opts, reg: opts.Registry, level: new(slog.LevelVar), cur: l}
 	d.level.Set(parseLevel(l.Config.Log.Level))
 	d.logger = newLogger(l.Config.Log.Format, opts.LogOutput, d.level)
+	topts := opts.Telemetry
+	if topts.Version == "" {
+		topts.Version = opts.Version
+	}
+	d.tel, err = telemetry.New(context.Background(), l.Config.Telemetry, topts)
+	if err != nil {
+		return nil, fmt.Errorf("telemetry: %w", err)
+	}
 	d.sup = plugins.New(plugins.Options{
 		Logger:  d.logger,
 		Clock:   opts.Clock,
@@ -134,6 +149,10 @@ func New(opts Options) (*Daemon, error) {
 		Logger:               d.logger,
 	})
 	d.prices = newPricePublisher(d.hub, l.Config.Prices, opts.Clock, d.logger)
+	if err := d.registerMetrics(); err != nil {
+		d.hub.Close()
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
 	d.ln, err = net.Listen("tcp", l.Config.Server.Listen)
 	if err != nil {
 		d.hub.Close()
@@ -287,6 +306,9 @@ func (d *Daemon) shutdown() error {
 	if d.verifier != nil {
 		d.verifier.Close()
 	}
+	if err := d.tel.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("flush telemetry: %w", err))
+	}
 	if len(errs) > 0 {
 		err := errors.Join(errs...)
 		d.logger.Error("shutdown incomplete", "error", err, "took", time.Since(start))
@@ -369,7 +391,7 @@ func parseLevel(s string) slog.Level {
 func newLogger(format string, w io.Writer, level *slog.LevelVar) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: level}
 	if format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+		return slog.New(telemetry.LogHandler(slog.NewTextHandler(w, opts)))
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return slog.New(telemetry.LogHandler(slog.NewJSONHandler(w, opts)))
 }

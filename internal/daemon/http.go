@@ -18,6 +18,9 @@ func (d *Daemon) routes() *http.ServeMux {
 		writeJSON(w, http.StatusOK, map[string]any{"sources": nonNil(d.sup.Status())})
 	})
 	d.chsrv.Register(mux)
+	if h := d.tel.MetricsHandler(); h != nil {
+		mux.Handle("GET /metrics", h)
+	}
 	if d.Current().Config.Server.Pprof {
 		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
