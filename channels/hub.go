@@ -11,6 +11,12 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
 	"github.com/feedd/feedd/channels/protocol"
 	"github.com/feedd/feedd/internal/clock"
 )
@@ -51,6 +57,11 @@ type HubOptions struct {
 	MaxSubscriptions int
 	// SweepInterval is how often idle broker streams are dropped; default 1m.
 	SweepInterval time.Duration
+	// Tracer makes publish and deliver spans; default none.
+	Tracer trace.Tracer
+	// Propagator carries trace context in publication headers, across
+	// brokers; default W3C trace context.
+	Propagator propagation.TextMapPropagator
 }
 
 // Hub routes publications to subscribed sessions.
@@ -119,6 +130,12 @@ func NewHub(opts HubOptions) (*Hub, error) {
 	if opts.SweepInterval <= 0 {
 		opts.SweepInterval = time.Minute
 	}
+	if opts.Tracer == nil {
+		opts.Tracer = noop.NewTracerProvider().Tracer("")
+	}
+	if opts.Propagator == nil {
+		opts.Propagator = propagation.TraceContext{}
+	}
 	h := &Hub{
 		opts: opts, broker: opts.Broker, clk: opts.Clock, log: opts.Logger,
 		ns: map[string]*Namespace{}, channels: map[string]*channel{},
@@ -183,10 +200,25 @@ func (h *Hub) Publish(ctx context.Context, channel string, data json.RawMessage,
 	if !json.Valid(data) {
 		return nil, fmt.Errorf("publish to %s: data is not valid JSON", name)
 	}
-	return h.broker.Publish(ctx, name, data, PublishOptions{
+	ctx, span := h.opts.Tracer.Start(ctx, "publish", trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(attribute.String("feedd.channel", name)))
+	defer span.End()
+	var header map[string]string
+	if span.SpanContext().IsValid() {
+		header = map[string]string{}
+		h.opts.Propagator.Inject(ctx, propagation.MapCarrier(header))
+	}
+	p, err := h.broker.Publish(ctx, name, data, PublishOptions{
 		StreamOptions: StreamOptions{HistorySize: ns.HistorySize, HistoryTTL: ns.HistoryTTL, Coalesce: ns.Coalesce},
 		Snapshot:      snapshot,
+		Header:        header,
 	})
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+		return nil, err
+	}
+	span.SetAttributes(attribute.Int64("feedd.offset", int64(p.Offset)), attribute.String("feedd.epoch", p.Epoch))
+	return p, nil
 }
 
 // Latest returns channel's position and snapshot (see
@@ -215,6 +247,20 @@ func (h *Hub) deliver(p *Publication) {
 	h.fanouts.Add(1) // under h.mu: Close cannot be waiting yet
 	h.mu.RUnlock()
 	defer h.fanouts.Done()
+	if p.Header != nil {
+		// A deliver span, in the publisher's trace (sampled with it), also
+		// when the publication came from another node through the broker.
+		ctx := h.opts.Propagator.Extract(context.Background(), propagation.MapCarrier(p.Header))
+		_, span := h.opts.Tracer.Start(ctx, "deliver", trace.WithSpanKind(trace.SpanKindConsumer),
+			trace.WithAttributes(attribute.String("feedd.channel", p.Channel), attribute.Int64("feedd.offset", int64(p.Offset))))
+		defer func() {
+			ch.mu.Lock()
+			n := len(ch.subs)
+			ch.mu.Unlock()
+			span.SetAttributes(attribute.Int("feedd.subscribers", n))
+			span.End()
+		}()
+	}
 	p.canonicalFrame() // encode once, outside the lock
 	ch.mu.Lock()
 	if ch.epoch != p.Epoch {

@@ -5,6 +5,9 @@ import (
 	"log/slog"
 	"sync/atomic"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/feedd/feedd/feeds"
 	"github.com/feedd/feedd/internal/clock"
 )
@@ -58,7 +61,16 @@ func (h *Host) Emit(ev feeds.Event) {
 	}
 	h.Ready()
 	h.u.markEvent()
-	h.u.sup.opts.Sink.Handle(h.ctx, Source{ID: h.u.spec.ID, Type: h.u.spec.Type}, ev)
+	ctx, span := h.u.sup.opts.Tracer.Start(h.ctx, "source.receive", trace.WithAttributes(
+		attribute.String("feedd.plugin.id", h.u.spec.ID),
+		attribute.String("feedd.plugin.type", h.u.spec.Type),
+		attribute.String("feedd.event.kind", ev.EventKind()),
+	))
+	if t, ok := ev.(feeds.Tick); ok && span.IsRecording() {
+		span.SetAttributes(attribute.String("feedd.symbol", t.Symbol), attribute.String("feedd.source", t.Source))
+	}
+	h.u.sup.opts.Sink.Handle(ctx, Source{ID: h.u.spec.ID, Type: h.u.spec.Type}, ev)
+	span.End()
 }
 
 // Alive tells the stall watch the instance is healthy though it has no event

@@ -13,6 +13,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
 	"github.com/feedd/feedd/feeds"
 	"github.com/feedd/feedd/internal/backoff"
 	"github.com/feedd/feedd/internal/clock"
@@ -32,6 +35,8 @@ type Options struct {
 	Rand func() float64
 	// Files is handed to instances to resolve relative file names.
 	Files fs.FS
+	// Tracer makes a source.receive span per event; default no spans.
+	Tracer trace.Tracer
 }
 
 // Supervisor runs source instances, each in its own goroutine: it restarts an
@@ -58,6 +63,9 @@ func New(opts Options) *Supervisor {
 	}
 	if opts.Clock == nil {
 		opts.Clock = clock.Real{}
+	}
+	if opts.Tracer == nil {
+		opts.Tracer = noop.NewTracerProvider().Tracer("")
 	}
 	if opts.Sink == nil {
 		opts.Sink = SinkFunc(func(context.Context, Source, feeds.Event) {})

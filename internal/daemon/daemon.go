@@ -105,6 +105,7 @@ func New(opts Options) (*Daemon, error) {
 		Sink:    plugins.SinkFunc(d.handleEvent),
 		Backoff: backoff.Policy{Initial: l.Config.Supervisor.BackoffInitial, Max: l.Config.Supervisor.BackoffMax},
 		Files:   l.Files,
+		Tracer:  d.tel.Tracer("github.com/feedd/feedd/plugins"),
 	})
 	sc := l.Config.Server
 	d.hub, err = channels.NewHub(channels.HubOptions{
@@ -117,6 +118,8 @@ func New(opts Options) (*Daemon, error) {
 		WriteTimeout:     sc.WriteTimeout,
 		Heartbeat:        sc.Heartbeat,
 		MaxSubscriptions: sc.Limits.MaxSubscriptions,
+		Tracer:           d.tel.Tracer("github.com/feedd/feedd/channels"),
+		Propagator:       d.tel.Propagator,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("channels: %w", err)
@@ -148,7 +151,7 @@ func New(opts Options) (*Daemon, error) {
 		APIKeys:              l.Config.Channels.APIKeys,
 		Logger:               d.logger,
 	})
-	d.prices = newPricePublisher(d.hub, l.Config.Prices, opts.Clock, d.logger)
+	d.prices = newPricePublisher(d.hub, l.Config.Prices, opts.Clock, d.logger, d.tel.Tracer("github.com/feedd/feedd/feeds"))
 	if err := d.registerMetrics(); err != nil {
 		d.hub.Close()
 		return nil, fmt.Errorf("metrics: %w", err)

@@ -7,6 +7,9 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/feedd/feedd/channels"
 	"github.com/feedd/feedd/feeds"
 	"github.com/feedd/feedd/internal/clock"
@@ -20,16 +23,17 @@ const evaluateEvery = 100 * time.Millisecond
 // pricePublisher feeds ticks to the aggregator and publishes its updates
 // on prices:<symbol>.
 type pricePublisher struct {
-	hub *channels.Hub
-	clk clock.Clock
-	log *slog.Logger
+	hub    *channels.Hub
+	clk    clock.Clock
+	log    *slog.Logger
+	tracer trace.Tracer
 
 	mu  sync.Mutex
 	agg *feeds.Aggregator
 }
 
-func newPricePublisher(hub *channels.Hub, cfg feeds.PricesConfig, clk clock.Clock, log *slog.Logger) *pricePublisher {
-	return &pricePublisher{hub: hub, clk: clk, log: log, agg: feeds.NewAggregator(cfg)}
+func newPricePublisher(hub *channels.Hub, cfg feeds.PricesConfig, clk clock.Clock, log *slog.Logger, tracer trace.Tracer) *pricePublisher {
+	return &pricePublisher{hub: hub, clk: clk, log: log, tracer: tracer, agg: feeds.NewAggregator(cfg)}
 }
 
 // Handle is the plugins.Sink for ticks.
@@ -38,12 +42,21 @@ func (p *pricePublisher) Handle(ctx context.Context, src plugins.Source, ev feed
 	if !ok {
 		return
 	}
+	ctx, span := p.tracer.Start(ctx, "aggregate", trace.WithAttributes(attribute.String("feedd.symbol", t.Symbol)))
 	p.mu.Lock()
 	u, due := p.agg.Observe(src.ID, t, p.clk.Now())
 	p.mu.Unlock()
 	if due {
+		fresh := 0
+		for _, s := range u.Sources {
+			if !s.Stale && !s.Outlier {
+				fresh++
+			}
+		}
+		span.SetAttributes(attribute.Int("feedd.sources.used", fresh), attribute.Bool("feedd.stale", u.Stale), attribute.Float64("feedd.price", u.Price))
 		p.publish(ctx, u)
 	}
+	span.End()
 }
 
 func (p *pricePublisher) publish(ctx context.Context, u feeds.PriceUpdate) {

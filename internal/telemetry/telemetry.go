@@ -23,12 +23,14 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // Telemetry holds the daemon's providers. Its zero value is not usable; use
 // New. Providers are not installed globally: components get them from here.
 type Telemetry struct {
-	tp       *sdktrace.TracerProvider
+	tp       *sdktrace.TracerProvider // nil when no span is exported
+	tracers  trace.TracerProvider
 	mp       *sdkmetric.MeterProvider
 	registry *prometheus.Registry
 	// Propagator carries trace context in headers (W3C trace context).
@@ -64,14 +66,18 @@ func New(ctx context.Context, cfg Config, opts Options) (*Telemetry, error) {
 			return nil, err
 		}
 	}
-	tpOpts := []sdktrace.TracerProviderOption{
-		sdktrace.WithResource(res),
-		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(cfg.Traces.SampleRatio))),
+	if exp == nil {
+		// No exporter: spans would go nowhere, so none is made (the hot
+		// path pays nothing for tracing that is off).
+		t.tracers = noop.NewTracerProvider()
+	} else {
+		t.tp = sdktrace.NewTracerProvider(
+			sdktrace.WithResource(res),
+			sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(cfg.Traces.SampleRatio))),
+			sdktrace.WithBatcher(exp),
+		)
+		t.tracers = t.tp
 	}
-	if exp != nil {
-		tpOpts = append(tpOpts, sdktrace.WithBatcher(exp))
-	}
-	t.tp = sdktrace.NewTracerProvider(tpOpts...)
 
 	mpOpts := []sdkmetric.Option{sdkmetric.WithResource(res)}
 	if cfg.Metrics.Prometheus {
@@ -136,13 +142,13 @@ func newSpanExporter(ctx context.Context, c TracesConfig, stdout io.Writer) (sdk
 }
 
 // Tracer returns a tracer for the named component (e.g. "feedd/channels").
-func (t *Telemetry) Tracer(name string) trace.Tracer { return t.tp.Tracer(name) }
+func (t *Telemetry) Tracer(name string) trace.Tracer { return t.tracers.Tracer(name) }
 
 // Meter returns a meter for the named component.
 func (t *Telemetry) Meter(name string) metric.Meter { return t.mp.Meter(name) }
 
 // TracerProvider returns the tracer provider.
-func (t *Telemetry) TracerProvider() trace.TracerProvider { return t.tp }
+func (t *Telemetry) TracerProvider() trace.TracerProvider { return t.tracers }
 
 // MetricsHandler serves the Prometheus text format, or nil when the
 // Prometheus exporter is off.
@@ -154,9 +160,18 @@ func (t *Telemetry) MetricsHandler() http.Handler {
 }
 
 // ForceFlush exports the spans ended so far, within ctx.
-func (t *Telemetry) ForceFlush(ctx context.Context) error { return t.tp.ForceFlush(ctx) }
+func (t *Telemetry) ForceFlush(ctx context.Context) error {
+	if t.tp == nil {
+		return nil
+	}
+	return t.tp.ForceFlush(ctx)
+}
 
 // Shutdown flushes and stops both providers, within ctx.
 func (t *Telemetry) Shutdown(ctx context.Context) error {
-	return errors.Join(t.tp.Shutdown(ctx), t.mp.Shutdown(ctx))
+	var err error
+	if t.tp != nil {
+		err = t.tp.Shutdown(ctx)
+	}
+	return errors.Join(err, t.mp.Shutdown(ctx))
 }

@@ -127,3 +127,16 @@ func TestLogHandlerAddsTraceIDs(t *testing.T) {
 		t.Fatalf("record outside a span has a trace id: %v", outside)
 	}
 }
+
+func TestNoExporterMakesNoSpans(t *testing.T) {
+	tel, err := New(context.Background(), testConfig(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tel.Shutdown(context.Background())
+	_, s := tel.Tracer("test").Start(context.Background(), "nothing")
+	if s.IsRecording() || s.SpanContext().IsValid() {
+		t.Fatal("exporter none still records spans")
+	}
+	s.End()
+}
