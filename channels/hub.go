@@ -204,7 +204,7 @@ func (h *Hub) Publish(ctx context.Context, channel string, data json.RawMessage,
 		trace.WithAttributes(attribute.String("feedd.channel", name)))
 	defer span.End()
 	var header map[string]string
-	if span.SpanContext().IsValid() {
+	if span.SpanContext().IsSampled() { // unsampled publications carry nothing
 		header = map[string]string{}
 		h.opts.Propagator.Inject(ctx, propagation.MapCarrier(header))
 	}
