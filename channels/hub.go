@@ -13,6 +13,8 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
@@ -62,6 +64,9 @@ type HubOptions struct {
 	// Propagator carries trace context in publication headers, across
 	// brokers; default W3C trace context.
 	Propagator propagation.TextMapPropagator
+	// Meter records the frame histograms (messages per frame, publish to
+	// write latency); default none.
+	Meter metric.Meter
 }
 
 // Hub routes publications to subscribed sessions.
@@ -83,6 +88,9 @@ type Hub struct {
 	watched    map[string]bool // interest channels handlers were told to watch
 
 	fanouts sync.WaitGroup // fan-out goroutines in flight
+
+	batch   metric.Int64Histogram   // messages per frame
+	latency metric.Float64Histogram // publish to write, per frame's oldest
 
 	stop chan struct{}
 	done chan struct{}
@@ -136,6 +144,9 @@ func NewHub(opts HubOptions) (*Hub, error) {
 	if opts.Propagator == nil {
 		opts.Propagator = propagation.TraceContext{}
 	}
+	if opts.Meter == nil {
+		opts.Meter = metricnoop.NewMeterProvider().Meter("")
+	}
 	h := &Hub{
 		opts: opts, broker: opts.Broker, clk: opts.Clock, log: opts.Logger,
 		ns: map[string]*Namespace{}, channels: map[string]*channel{},
@@ -147,6 +158,17 @@ func NewHub(opts HubOptions) (*Hub, error) {
 			return nil, fmt.Errorf("namespace %q declared twice", n.Name)
 		}
 		h.ns[n.Name] = n
+	}
+	var err error
+	if h.batch, err = opts.Meter.Int64Histogram("feedd.frame.messages", metric.WithUnit("{message}"),
+		metric.WithDescription("messages per frame written to a connection (one frame in 16 is sampled)"),
+		metric.WithExplicitBucketBoundaries(1, 2, 4, 8, 16, 32, 64, 128, 256, 512)); err != nil {
+		return nil, err
+	}
+	if h.latency, err = opts.Meter.Float64Histogram("feedd.delivery.latency", metric.WithUnit("s"),
+		metric.WithDescription("time from publication to the write of the frame carrying it (the frame's oldest publication; one frame in 16 is sampled)"),
+		metric.WithExplicitBucketBoundaries(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)); err != nil {
+		return nil, err
 	}
 	h.broker.SetHandler(h.deliver)
 	go h.loop()
@@ -298,6 +320,16 @@ func (h *Hub) deliver(p *Publication) {
 		}
 	}
 	h.fanOut(subs, inline)
+}
+
+// observeFrame records a written frame of n messages whose oldest
+// publication (zero when it carried none) was published at oldest.
+func (h *Hub) observeFrame(n int, oldest time.Time) {
+	ctx := context.Background()
+	h.batch.Record(ctx, int64(n))
+	if !oldest.IsZero() {
+		h.latency.Record(ctx, h.clk.Now().Sub(oldest).Seconds())
+	}
 }
 
 // hotInterval is the publication interval below which a channel's

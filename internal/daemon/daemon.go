@@ -120,6 +120,7 @@ func New(opts Options) (*Daemon, error) {
 		MaxSubscriptions: sc.Limits.MaxSubscriptions,
 		Tracer:           d.tel.Tracer("github.com/feedd/feedd/channels"),
 		Propagator:       d.tel.Propagator,
+		Meter:            d.tel.Meter("github.com/feedd/feedd/channels"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("channels: %w", err)

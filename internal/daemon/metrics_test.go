@@ -32,6 +32,8 @@ func (r *running) scrape() map[string]float64 {
 	for name, f := range fams {
 		for _, m := range f.GetMetric() {
 			switch {
+			case m.GetHistogram() != nil:
+				out[name] += float64(m.GetHistogram().GetSampleCount())
 			case m.GetCounter() != nil:
 				out[name] += m.GetCounter().GetValue()
 			case m.GetGauge() != nil:
@@ -47,7 +49,7 @@ func TestMetricsEndpoint(t *testing.T) {
   - {id: ticker, type: test.source}
 prices:
   symbols:
-    - {symbol: ETH-USD}
+    - {symbol: ETH-USD, publish: {heartbeat: 100ms}}
 `)
 	eventually(t, "ticker running", func() bool { return r.sources()["ticker"]["state"] == "running" })
 	m := r.scrape()
@@ -81,10 +83,15 @@ prices:
 			}
 		}
 	}()
-	eventually(t, "a connection, a subscription and deliveries in /metrics", func() bool {
+	eventually(t, "a connection, a subscription, deliveries and their latency in /metrics", func() bool {
 		m := r.scrape()
-		return m["feedd_connections"] == 1 && m["feedd_subscriptions"] == 1 && m["feedd_messages_delivered_total"] >= 2 && m["feedd_plugin_events_total"] > 0
+		return m["feedd_connections"] == 1 && m["feedd_subscriptions"] == 1 && m["feedd_messages_delivered_total"] >= 3 &&
+			m["feedd_plugin_events_total"] > 0 && m["feedd_delivery_latency_seconds"] >= 1
 	})
+	m = r.scrape()
+	if m["feedd_delivery_latency_seconds"] < 1 || m["feedd_frame_messages"] < 1 {
+		t.Fatalf("frame histograms (sampled): messages %v latency %v", m["feedd_frame_messages"], m["feedd_delivery_latency_seconds"])
+	}
 	c.Close(websocket.StatusNormalClosure, "")
 	eventually(t, "the connection gone from /metrics", func() bool { return r.scrape()["feedd_connections"] == 0 })
 }
