@@ -1,6 +1,7 @@
 package channels
 
 import (
+	"errors"
 	"sync"
 	"sync/atomic"
 )
@@ -17,7 +18,9 @@ type Counters struct {
 	RateLimited    atomic.Int64
 	AuthFailures   atomic.Int64
 	RequestErrors  atomic.Int64
+	Coalesced      atomic.Int64 // publications skipped for slow clients of state channels
 	mu             sync.Mutex
+	authByReason   map[string]int64
 	subsByNS       map[string]int64
 	requestsByCode map[string]int64
 }
@@ -29,7 +32,35 @@ func (c *Counters) frame(n int) {
 
 func (c *Counters) slowClose() { c.SlowCloses.Add(1) }
 
-func (c *Counters) authFailure(error) { c.AuthFailures.Add(1) }
+func (c *Counters) authFailure(err error) {
+	c.AuthFailures.Add(1)
+	reason := "invalid"
+	var r interface{ AuthReason() string }
+	switch {
+	case errors.As(err, &r):
+		reason = r.AuthReason()
+	case err != nil && err.Error() == "expired":
+		reason = "expired"
+	}
+	c.mu.Lock()
+	if c.authByReason == nil {
+		c.authByReason = map[string]int64{}
+	}
+	c.authByReason[reason]++
+	c.mu.Unlock()
+}
+
+// AuthFailuresByReason returns refused tokens per reason (auth.Error
+// reasons, "expired" for connections whose token ran out, else "invalid").
+func (c *Counters) AuthFailuresByReason() map[string]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]int64, len(c.authByReason))
+	for k, v := range c.authByReason {
+		out[k] = v
+	}
+	return out
+}
 
 func (c *Counters) requestError(code string) {
 	c.RequestErrors.Add(1)

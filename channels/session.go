@@ -369,6 +369,9 @@ func (sub *subscription) collect(out *[]*Publication) error {
 		if p := ch.ring[ch.last%n]; p != nil && p.Offset == ch.last {
 			*out = append(*out, p)
 		}
+		if lag > 1 {
+			sub.s.srv.metrics.Coalesced.Add(int64(lag - 1))
+		}
 	case lag > n:
 		return errTooSlow
 	default:

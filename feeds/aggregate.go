@@ -122,6 +122,27 @@ func (a *Aggregator) Latest(symbol string) (PriceUpdate, bool) {
 	return st.lastUpdate, true
 }
 
+// SourceAge is how old one source's last tick for a symbol is.
+type SourceAge struct {
+	Symbol, Source string
+	Age            time.Duration
+	Stale          bool
+}
+
+// Ages returns the age at now of every source of every symbol, for the
+// staleness metrics.
+func (a *Aggregator) Ages(now time.Time) []SourceAge {
+	var out []SourceAge
+	for _, sym := range a.order {
+		st := a.symbols[sym]
+		for _, s := range st.sources {
+			age := now.Sub(s.seen)
+			out = append(out, SourceAge{Symbol: sym, Source: s.id, Age: age, Stale: age > st.cfg.MaxAge})
+		}
+	}
+	return out
+}
+
 // evaluate recomputes st at now and applies the publish policy.
 func (a *Aggregator) evaluate(st *symbolState, now time.Time) (PriceUpdate, bool) {
 	cfg := st.cfg

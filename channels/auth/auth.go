@@ -86,6 +86,9 @@ func (e *Error) Error() string {
 	return "auth: " + e.Reason + ": " + e.Err.Error()
 }
 
+// AuthReason returns e.Reason (metrics count refusals by it).
+func (e *Error) AuthReason() string { return e.Reason }
+
 // Unwrap returns e.Err, so errors.Is sees the jwt/v5 sentinel errors.
 func (e *Error) Unwrap() error { return e.Err }
 

@@ -34,7 +34,7 @@ func (d *Daemon) registerMetrics() error {
 	slow := counter("feedd.connections.slow_closed", "{connection}", "connections closed with 4008 for falling behind on an event channel")
 	msgs := counter("feedd.messages.delivered", "{message}", "messages written to connections")
 	frames := counter("feedd.frames.written", "{frame}", "frames written to connections (a frame carries one or more messages)")
-	authFail := counter("feedd.auth.failures", "{token}", "tokens refused")
+	authFail := counter("feedd.auth.failures", "{token}", "tokens refused, by reason")
 	limited := counter("feedd.requests.rate_limited", "{request}", "requests refused for exceeding the per-connection rate")
 	reqErr := counter("feedd.requests.errors", "{request}", "error replies to requests, by code")
 	events := counter("feedd.plugin.events", "{event}", "events reported by a plugin instance")
@@ -42,12 +42,16 @@ func (d *Daemon) registerMetrics() error {
 	panics := counter("feedd.plugin.panics", "{panic}", "runs of a plugin instance that ended in a panic")
 	stalls := counter("feedd.plugin.stalls", "{stall}", "runs of a plugin instance ended by the stall watch")
 	state := gauge("feedd.plugin.state", "", "1 for the state a plugin instance is in, 0 for the others")
+	coalesced := counter("feedd.messages.coalesced", "{message}", "publications of state channels skipped for clients that were behind (they got a newer one)")
+	age, err := m.Float64ObservableGauge("feedd.source.age", metric.WithUnit("s"), metric.WithDescription("age of a source's last tick for a symbol"))
+	errs = append(errs, err)
+	staleSources := gauge("feedd.source.stale", "", "1 when a source's last tick for a symbol is older than max_age")
 	for _, err := range errs {
 		if err != nil {
 			return err
 		}
 	}
-	_, err := m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+	_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		st := d.hub.Stats()
 		o.ObserveInt64(conns, c.Connections.Load())
 		o.ObserveInt64(chans, int64(st.Channels))
@@ -59,7 +63,19 @@ func (d *Daemon) registerMetrics() error {
 		o.ObserveInt64(slow, c.SlowCloses.Load())
 		o.ObserveInt64(msgs, c.Messages.Load())
 		o.ObserveInt64(frames, c.Frames.Load())
-		o.ObserveInt64(authFail, c.AuthFailures.Load())
+		for reason, n := range c.AuthFailuresByReason() {
+			o.ObserveInt64(authFail, n, metric.WithAttributes(attribute.String("reason", reason)))
+		}
+		o.ObserveInt64(coalesced, c.Coalesced.Load())
+		for _, a := range d.prices.ages() {
+			attrs := metric.WithAttributes(attribute.String("symbol", a.Symbol), attribute.String("source", a.Source))
+			o.ObserveFloat64(age, a.Age.Seconds(), attrs)
+			stale := int64(0)
+			if a.Stale {
+				stale = 1
+			}
+			o.ObserveInt64(staleSources, stale, attrs)
+		}
 		o.ObserveInt64(limited, c.RateLimited.Load())
 		for code, n := range c.Errors() {
 			o.ObserveInt64(reqErr, n, metric.WithAttributes(attribute.String("code", code)))
@@ -79,6 +95,6 @@ func (d *Daemon) registerMetrics() error {
 			}
 		}
 		return nil
-	}, conns, subs, chans, accepted, refused, slow, msgs, frames, authFail, limited, reqErr, events, restarts, panics, stalls, state)
+	}, conns, subs, chans, accepted, refused, slow, msgs, frames, authFail, limited, reqErr, events, restarts, panics, stalls, state, coalesced, age, staleSources)
 	return err
 }

@@ -51,12 +51,15 @@ prices:
   symbols:
     - {symbol: ETH-USD, publish: {heartbeat: 100ms}}
 `)
-	eventually(t, "ticker running", func() bool { return r.sources()["ticker"]["state"] == "running" })
+	eventually(t, "ticker running and reporting", func() bool {
+		s := r.sources()["ticker"]
+		return s["state"] == "running" && s["events"].(float64) > 0
+	})
 	m := r.scrape()
 	for _, name := range []string{
 		"feedd_connections", "feedd_channels", "feedd_connections_accepted_total", "feedd_connections_refused_total",
 		"feedd_connections_slow_closed_total", "feedd_messages_delivered_total", "feedd_frames_written_total",
-		"feedd_auth_failures_total", "feedd_requests_rate_limited_total", "feedd_plugin_events_total",
+		"feedd_messages_coalesced_total", "feedd_source_age_seconds", "feedd_source_stale", "feedd_requests_rate_limited_total", "feedd_plugin_events_total",
 		"feedd_plugin_restarts_total", "feedd_plugin_panics_total", "feedd_plugin_stalls_total", "feedd_plugin_state", "target_info",
 	} {
 		if _, ok := m[name]; !ok {

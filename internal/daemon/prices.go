@@ -89,3 +89,10 @@ func (p *pricePublisher) run(ctx context.Context) {
 		t.Reset(evaluateEvery)
 	}
 }
+
+// ages reports the staleness of every source of every symbol.
+func (p *pricePublisher) ages() []feeds.SourceAge {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.agg.Ages(p.clk.Now())
+}
