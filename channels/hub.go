@@ -67,6 +67,10 @@ type HubOptions struct {
 	// Meter records the frame histograms (messages per frame, publish to
 	// write latency); default none.
 	Meter metric.Meter
+	// WriteSpanSample: a frame carrying a publication of a sampled trace
+	// gets a write span when it is one in this many frames of its
+	// connection. Default 64.
+	WriteSpanSample uint64
 }
 
 // Hub routes publications to subscribed sessions.
@@ -143,6 +147,9 @@ func NewHub(opts HubOptions) (*Hub, error) {
 	}
 	if opts.Propagator == nil {
 		opts.Propagator = propagation.TraceContext{}
+	}
+	if opts.WriteSpanSample == 0 {
+		opts.WriteSpanSample = 64
 	}
 	if opts.Meter == nil {
 		opts.Meter = metricnoop.NewMeterProvider().Meter("")
@@ -475,17 +482,44 @@ type Stats struct {
 	Sessions      int
 	Channels      int
 	Subscriptions int
+	// Writing is the number of sessions with a writer running (work queued
+	// or a write in progress).
+	Writing int
+	// Queued is the number of messages waiting to be written, over all
+	// sessions: replies and publications not yet handed to a writer.
+	Queued int
 }
 
 // Stats counts sessions, channels with local subscribers and subscriptions.
 func (h *Hub) Stats() Stats {
 	h.mu.RLock()
-	defer h.mu.RUnlock()
 	st := Stats{Sessions: len(h.sessions), Channels: len(h.channels)}
+	chans := make([]*channel, 0, len(h.channels))
 	for _, ch := range h.channels {
+		chans = append(chans, ch)
+	}
+	sessions := make([]*session, 0, len(h.sessions))
+	for s := range h.sessions {
+		sessions = append(sessions, s)
+	}
+	h.mu.RUnlock()
+	for _, ch := range chans {
 		ch.mu.Lock()
 		st.Subscriptions += len(ch.subs)
+		for _, sub := range ch.subs {
+			if sub.sent < ch.last {
+				st.Queued += int(ch.last - sub.sent)
+			}
+		}
 		ch.mu.Unlock()
+	}
+	for _, s := range sessions {
+		s.mu.Lock()
+		if s.flushing {
+			st.Writing++
+		}
+		st.Queued += len(s.ctrl)
+		s.mu.Unlock()
 	}
 	return st
 }

@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/feedd/feedd/channels/protocol"
 	"github.com/feedd/feedd/internal/clock"
@@ -127,6 +130,21 @@ var errTooSlow = errors.New("too slow")
 // delivery under load; a sample keeps the distributions at no visible cost.
 const frameSample = 16
 
+// writeSpan starts the span of a frame's write in p's trace. Only a sample
+// of frames gets one (HubOptions.WriteSpanSample), so that a traced
+// publication to thousands of subscribers yields a sample of their writes,
+// not thousands of spans.
+func (s *session) writeSpan(p *Publication, n int) trace.Span {
+	ctx := s.hub.opts.Propagator.Extract(context.Background(), propagation.MapCarrier(p.Header))
+	_, span := s.hub.opts.Tracer.Start(ctx, "write", trace.WithAttributes(
+		attribute.String("feedd.session", s.id),
+		attribute.String("feedd.channel", p.Channel),
+		attribute.Int64("feedd.offset", int64(p.Offset)),
+		attribute.Int("feedd.messages", n),
+	))
+	return span
+}
+
 // wake makes sure a writer runs for the session. The caller has just queued
 // something and set s.flushing (start is true) or found a writer running.
 // With a raw connection and no write delay, the waking goroutine writes
@@ -194,7 +212,8 @@ func (s *session) run(inline bool) {
 			add(m)
 		}
 		slow := ""
-		var oldest time.Time // the earliest publication in the frame
+		var oldest time.Time    // the earliest publication in the frame
+		var traced *Publication // a publication of a sampled trace in the frame
 		for _, sub := range dirty {
 			if sub.removed.Load() {
 				continue
@@ -208,6 +227,9 @@ func (s *session) run(inline bool) {
 				add(p.updateFrame(sub.alias))
 				if oldest.IsZero() || p.Time.Before(oldest) {
 					oldest = p.Time
+				}
+				if p.Header != nil && traced == nil {
+					traced = p
 				}
 			}
 		}
@@ -237,14 +259,24 @@ func (s *session) run(inline bool) {
 		if s.frames++; s.frames%frameSample == 0 {
 			s.hub.observeFrame(n, oldest)
 		}
+		var span trace.Span
+		if traced != nil && s.frames%s.hub.opts.WriteSpanSample == 0 {
+			span = s.writeSpan(traced, n)
+		}
 		if inline {
 			if !s.raw.mu.TryLock() {
 				// coder/websocket is writing a control frame: let a writer
 				// goroutine wait for it.
+				if span != nil {
+					span.End()
+				}
 				go s.finishFrame(frame, 0, false)
 				return
 			}
 			done, sent, err := s.raw.tryWriteText(frame)
+			if span != nil {
+				span.End()
+			}
 			if err != nil {
 				s.raw.mu.Unlock()
 				s.abort()
@@ -272,6 +304,9 @@ func (s *session) run(inline bool) {
 			return
 		}
 		err := s.write(frame)
+		if span != nil {
+			span.End()
+		}
 		s.shrinkBuf()
 		if err != nil {
 			s.abort()

@@ -59,7 +59,7 @@ prices:
 	for _, name := range []string{
 		"feedd_connections", "feedd_channels", "feedd_connections_accepted_total", "feedd_connections_refused_total",
 		"feedd_connections_slow_closed_total", "feedd_messages_delivered_total", "feedd_frames_written_total",
-		"feedd_messages_coalesced_total", "feedd_source_age_seconds", "feedd_source_stale", "feedd_requests_rate_limited_total", "feedd_plugin_events_total",
+		"feedd_messages_coalesced_total", "feedd_connections_writing", "feedd_queue_depth", "feedd_source_age_seconds", "feedd_source_stale", "feedd_requests_rate_limited_total", "feedd_plugin_events_total",
 		"feedd_plugin_restarts_total", "feedd_plugin_panics_total", "feedd_plugin_stalls_total", "feedd_plugin_state", "target_info",
 	} {
 		if _, ok := m[name]; !ok {
