@@ -4,7 +4,11 @@
 // with the active trace and span ids.
 package telemetry
 
-import "github.com/feedd/feedd/internal/config"
+import (
+	"time"
+
+	"github.com/feedd/feedd/internal/config"
+)
 
 // Config is the telemetry: section.
 type Config struct {
@@ -34,5 +38,15 @@ func (c *TracesConfig) Validate(v *config.Validation) {
 
 // MetricsConfig is telemetry.metrics.
 type MetricsConfig struct {
-	Prometheus bool `yaml:"prometheus" default:"true" doc:"serve GET /metrics in Prometheus text format"`
+	Prometheus bool       `yaml:"prometheus" default:"true" doc:"serve GET /metrics in Prometheus text format"`
+	OTLP       OTLPMetric `yaml:"otlp" doc:"push metrics to an OTLP collector as well"`
+}
+
+// OTLPMetric is telemetry.metrics.otlp.
+type OTLPMetric struct {
+	Endpoint string            `yaml:"endpoint" doc:"OTLP collector endpoint host:port; empty pushes nothing"`
+	Protocol string            `yaml:"protocol" default:"grpc" enum:"grpc,http" doc:"OTLP transport"`
+	Insecure bool              `yaml:"insecure" doc:"OTLP without TLS"`
+	Headers  map[string]string `yaml:"headers" doc:"OTLP request headers"`
+	Interval time.Duration     `yaml:"interval" default:"30s" min:"1s" doc:"how often metrics are pushed"`
 }

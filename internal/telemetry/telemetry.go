@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
+	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
@@ -91,6 +93,13 @@ func New(ctx context.Context, cfg Config, opts Options) (*Telemetry, error) {
 	if opts.MetricReader != nil {
 		mpOpts = append(mpOpts, sdkmetric.WithReader(opts.MetricReader))
 	}
+	if o := cfg.Metrics.OTLP; o.Endpoint != "" {
+		me, err := newMetricExporter(ctx, o)
+		if err != nil {
+			return nil, fmt.Errorf("telemetry: otlp metric exporter: %w", err)
+		}
+		mpOpts = append(mpOpts, sdkmetric.WithReader(sdkmetric.NewPeriodicReader(me, sdkmetric.WithInterval(o.Interval))))
+	}
 	t.mp = sdkmetric.NewMeterProvider(mpOpts...)
 	return t, nil
 }
@@ -139,6 +148,21 @@ func newSpanExporter(ctx context.Context, c TracesConfig, stdout io.Writer) (sdk
 		return otlptracegrpc.New(ctx, o...)
 	}
 	return nil, nil
+}
+
+func newMetricExporter(ctx context.Context, o OTLPMetric) (sdkmetric.Exporter, error) {
+	if o.Protocol == "http" {
+		opts := []otlpmetrichttp.Option{otlpmetrichttp.WithEndpoint(o.Endpoint), otlpmetrichttp.WithHeaders(o.Headers)}
+		if o.Insecure {
+			opts = append(opts, otlpmetrichttp.WithInsecure())
+		}
+		return otlpmetrichttp.New(ctx, opts...)
+	}
+	opts := []otlpmetricgrpc.Option{otlpmetricgrpc.WithEndpoint(o.Endpoint), otlpmetricgrpc.WithHeaders(o.Headers)}
+	if o.Insecure {
+		opts = append(opts, otlpmetricgrpc.WithInsecure())
+	}
+	return otlpmetricgrpc.New(ctx, opts...)
 }
 
 // Tracer returns a tracer for the named component (e.g. "feedd/channels").

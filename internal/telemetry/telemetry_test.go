@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.uber.org/goleak"
@@ -139,4 +141,50 @@ func TestNoExporterMakesNoSpans(t *testing.T) {
 		t.Fatal("exporter none still records spans")
 	}
 	s.End()
+}
+
+// TestOTLPHTTPExport points the OTLP/HTTP trace and metric exporters at a
+// local receiver and checks both arrive as protobuf, with the headers.
+func TestOTLPHTTPExport(t *testing.T) {
+	got := make(chan string, 16)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		if r.Header.Get("Content-Type") == "application/x-protobuf" && r.Header.Get("X-Token") == "t0k" {
+			select {
+			case got <- r.URL.Path:
+			default:
+			}
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer recv.Close()
+	endpoint := strings.TrimPrefix(recv.URL, "http://")
+	cfg := testConfig()
+	cfg.Traces = TracesConfig{Exporter: "otlp", Protocol: "http", Endpoint: endpoint, Insecure: true, Headers: map[string]string{"X-Token": "t0k"}, SampleRatio: 1}
+	cfg.Metrics.OTLP = OTLPMetric{Endpoint: endpoint, Protocol: "http", Insecure: true, Headers: map[string]string{"X-Token": "t0k"}, Interval: time.Hour}
+	tel, err := New(context.Background(), cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, s := tel.Tracer("test").Start(context.Background(), "exported")
+	s.End()
+	c, _ := tel.Meter("test").Int64Counter("feedd.test.pushed")
+	c.Add(context.Background(), 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := tel.Shutdown(ctx); err != nil { // flushes both
+		t.Fatal(err)
+	}
+	paths := map[string]bool{}
+	for len(paths) < 2 {
+		select {
+		case p := <-got:
+			paths[p] = true
+		case <-ctx.Done():
+			t.Fatalf("receiver got %v, want /v1/traces and /v1/metrics", paths)
+		}
+	}
+	if !paths["/v1/traces"] || !paths["/v1/metrics"] {
+		t.Fatalf("receiver got %v", paths)
+	}
 }
