@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -92,6 +93,8 @@ type Hub struct {
 	watched    map[string]bool // interest channels handlers were told to watch
 
 	fanouts sync.WaitGroup // fan-out goroutines in flight
+
+	nsCount map[string]*nsCounters // by namespace name; fixed at NewHub
 
 	batch   metric.Int64Histogram   // messages per frame
 	latency metric.Float64Histogram // publish to write, per frame's oldest
@@ -177,6 +180,10 @@ func NewHub(opts HubOptions) (*Hub, error) {
 		metric.WithExplicitBucketBoundaries(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)); err != nil {
 		return nil, err
 	}
+	h.nsCount = make(map[string]*nsCounters, len(h.ns))
+	for name := range h.ns {
+		h.nsCount[name] = &nsCounters{}
+	}
 	h.broker.SetHandler(h.deliver)
 	go h.loop()
 	return h, nil
@@ -247,6 +254,7 @@ func (h *Hub) Publish(ctx context.Context, channel string, data json.RawMessage,
 		return nil, err
 	}
 	span.SetAttributes(attribute.Int64("feedd.offset", int64(p.Offset)), attribute.String("feedd.epoch", p.Epoch))
+	h.nsCount[ns.Name].published.Add(1)
 	return p, nil
 }
 
@@ -475,6 +483,27 @@ func (h *Hub) updateInterest(name string, ns *Namespace) {
 			ih.Unwatch(name)
 		}
 	}
+}
+
+// nsCounters count one namespace's traffic.
+type nsCounters struct {
+	published atomic.Int64
+	delivered atomic.Int64
+}
+
+// NamespaceCounts are one namespace's totals.
+type NamespaceCounts struct {
+	Published int64 // publications accepted
+	Delivered int64 // update messages written to connections
+}
+
+// Counts returns the totals per namespace.
+func (h *Hub) Counts() map[string]NamespaceCounts {
+	out := make(map[string]NamespaceCounts, len(h.nsCount))
+	for name, c := range h.nsCount {
+		out[name] = NamespaceCounts{Published: c.published.Load(), Delivered: c.delivered.Load()}
+	}
+	return out
 }
 
 // Stats are the hub's current counts.

@@ -223,6 +223,9 @@ func (s *session) run(inline bool) {
 				slow = sub.name
 				break
 			}
+			if len(s.pubs) > 0 {
+				s.hub.nsCount[sub.ch.ns.Name].delivered.Add(int64(len(s.pubs)))
+			}
 			for _, p := range s.pubs {
 				add(p.updateFrame(sub.alias))
 				if oldest.IsZero() || p.Time.Before(oldest) {

@@ -55,13 +55,19 @@ func (h *Host) Ready() {
 // Emit reports an event. It counts as a sign of life for the stall watch and,
 // the first time, as Ready. It blocks while the daemon pushes back and
 // returns early, dropping ev, once the run is over.
-func (h *Host) Emit(ev feeds.Event) {
-	if h.ctx.Err() != nil {
+func (h *Host) Emit(ev feeds.Event) { h.EmitContext(h.ctx, ev) }
+
+// EmitContext is Emit for an event whose handling began in a span of the
+// instance's own (ctx, derived from Run's): the source.receive span is its
+// child, so RPC calls made for the event and the event's path through the
+// daemon share one trace.
+func (h *Host) EmitContext(ctx context.Context, ev feeds.Event) {
+	if h.ctx.Err() != nil || ctx.Err() != nil {
 		return
 	}
 	h.Ready()
 	h.u.markEvent()
-	ctx, span := h.u.sup.opts.Tracer.Start(h.ctx, "source.receive", trace.WithAttributes(
+	ctx, span := h.u.sup.opts.Tracer.Start(ctx, "source.receive", trace.WithAttributes(
 		attribute.String("feedd.plugin.id", h.u.spec.ID),
 		attribute.String("feedd.plugin.type", h.u.spec.Type),
 		attribute.String("feedd.event.kind", ev.EventKind()),

@@ -17,6 +17,9 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/feedd/feedd/internal/clock"
 	"github.com/feedd/feedd/internal/config"
 )
@@ -71,6 +74,11 @@ type Env struct {
 	// configuration file's folder, or the embedded configs for the built-in
 	// default.
 	Files fs.FS
+	// Tracer and Meter are the instance's, named after its type
+	// ("github.com/feedd/feedd/plugins/<type>"); see the README's
+	// observability conventions.
+	Tracer trace.Tracer
+	Meter  metric.Meter
 }
 
 // Instance is a running plugin instance.

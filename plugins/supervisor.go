@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
@@ -37,6 +39,10 @@ type Options struct {
 	Files fs.FS
 	// Tracer makes a source.receive span per event; default no spans.
 	Tracer trace.Tracer
+	// TracerProvider and MeterProvider give each instance its own tracer
+	// and meter (Env); default no-ops.
+	TracerProvider trace.TracerProvider
+	MeterProvider  metric.MeterProvider
 }
 
 // Supervisor runs source instances, each in its own goroutine: it restarts an
@@ -64,8 +70,14 @@ func New(opts Options) *Supervisor {
 	if opts.Clock == nil {
 		opts.Clock = clock.Real{}
 	}
+	if opts.TracerProvider == nil {
+		opts.TracerProvider = noop.NewTracerProvider()
+	}
+	if opts.MeterProvider == nil {
+		opts.MeterProvider = metricnoop.NewMeterProvider()
+	}
 	if opts.Tracer == nil {
-		opts.Tracer = noop.NewTracerProvider().Tracer("")
+		opts.Tracer = opts.TracerProvider.Tracer("github.com/feedd/feedd/plugins")
 	}
 	if opts.Sink == nil {
 		opts.Sink = SinkFunc(func(context.Context, Source, feeds.Event) {})
@@ -404,7 +416,9 @@ func (u *unit) loop() {
 // stops.
 func (u *unit) runOnce() error {
 	opts := u.sup.opts
-	inst, err := u.spec.newSource(u.spec.Config, Env{ID: u.spec.ID, Logger: u.logger, Clock: opts.Clock, Files: opts.Files})
+	scope := "github.com/feedd/feedd/plugins/" + u.spec.Type
+	inst, err := u.spec.newSource(u.spec.Config, Env{ID: u.spec.ID, Logger: u.logger, Clock: opts.Clock, Files: opts.Files,
+		Tracer: opts.TracerProvider.Tracer(scope), Meter: opts.MeterProvider.Meter(scope)})
 	if err != nil {
 		return fmt.Errorf("create: %w", err)
 	}

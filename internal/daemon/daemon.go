@@ -100,12 +100,13 @@ func New(opts Options) (*Daemon, error) {
 		return nil, fmt.Errorf("telemetry: %w", err)
 	}
 	d.sup = plugins.New(plugins.Options{
-		Logger:  d.logger,
-		Clock:   opts.Clock,
-		Sink:    plugins.SinkFunc(d.handleEvent),
-		Backoff: backoff.Policy{Initial: l.Config.Supervisor.BackoffInitial, Max: l.Config.Supervisor.BackoffMax},
-		Files:   l.Files,
-		Tracer:  d.tel.Tracer("github.com/feedd/feedd/plugins"),
+		Logger:         d.logger,
+		Clock:          opts.Clock,
+		Sink:           plugins.SinkFunc(d.handleEvent),
+		Backoff:        backoff.Policy{Initial: l.Config.Supervisor.BackoffInitial, Max: l.Config.Supervisor.BackoffMax},
+		Files:          l.Files,
+		TracerProvider: d.tel.TracerProvider(),
+		MeterProvider:  d.tel.MeterProvider(),
 	})
 	sc := l.Config.Server
 	d.hub, err = channels.NewHub(channels.HubOptions{

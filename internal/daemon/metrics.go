@@ -42,6 +42,8 @@ func (d *Daemon) registerMetrics() error {
 	panics := counter("feedd.plugin.panics", "{panic}", "runs of a plugin instance that ended in a panic")
 	stalls := counter("feedd.plugin.stalls", "{stall}", "runs of a plugin instance ended by the stall watch")
 	state := gauge("feedd.plugin.state", "", "1 for the state a plugin instance is in, 0 for the others")
+	published := counter("feedd.messages.published", "{message}", "publications accepted, by channel namespace")
+	deliveredNS := counter("feedd.messages.delivered.updates", "{message}", "update messages written to connections, by channel namespace")
 	writing := gauge("feedd.connections.writing", "{connection}", "connections with a write queued or in progress")
 	queued := gauge("feedd.queue.depth", "{message}", "messages waiting to be written, over all connections")
 	coalesced := counter("feedd.messages.coalesced", "{message}", "publications of state channels skipped for clients that were behind (they got a newer one)")
@@ -58,6 +60,11 @@ func (d *Daemon) registerMetrics() error {
 		o.ObserveInt64(conns, c.Connections.Load())
 		o.ObserveInt64(chans, int64(st.Channels))
 		o.ObserveInt64(writing, int64(st.Writing))
+		for ns, n := range d.hub.Counts() {
+			attrs := metric.WithAttributes(attribute.String("namespace", ns))
+			o.ObserveInt64(published, n.Published, attrs)
+			o.ObserveInt64(deliveredNS, n.Delivered, attrs)
+		}
 		o.ObserveInt64(queued, int64(st.Queued))
 		for ns, n := range c.Subscriptions() {
 			o.ObserveInt64(subs, n, metric.WithAttributes(attribute.String("namespace", ns)))
@@ -99,6 +106,6 @@ func (d *Daemon) registerMetrics() error {
 			}
 		}
 		return nil
-	}, conns, subs, chans, accepted, refused, slow, msgs, frames, authFail, limited, reqErr, events, restarts, panics, stalls, state, coalesced, age, staleSources, writing, queued)
+	}, conns, subs, chans, accepted, refused, slow, msgs, frames, authFail, limited, reqErr, events, restarts, panics, stalls, state, coalesced, age, staleSources, writing, queued, published, deliveredNS)
 	return err
 }

@@ -59,7 +59,7 @@ prices:
 	for _, name := range []string{
 		"feedd_connections", "feedd_channels", "feedd_connections_accepted_total", "feedd_connections_refused_total",
 		"feedd_connections_slow_closed_total", "feedd_messages_delivered_total", "feedd_frames_written_total",
-		"feedd_messages_coalesced_total", "feedd_connections_writing", "feedd_queue_depth", "feedd_source_age_seconds", "feedd_source_stale", "feedd_requests_rate_limited_total", "feedd_plugin_events_total",
+		"feedd_messages_coalesced_total", "feedd_connections_writing", "feedd_queue_depth", "feedd_messages_published_total", "feedd_messages_delivered_updates_total", "feedd_source_age_seconds", "feedd_source_stale", "feedd_requests_rate_limited_total", "feedd_plugin_events_total",
 		"feedd_plugin_restarts_total", "feedd_plugin_panics_total", "feedd_plugin_stalls_total", "feedd_plugin_state", "target_info",
 	} {
 		if _, ok := m[name]; !ok {
@@ -89,7 +89,8 @@ prices:
 	eventually(t, "a connection, a subscription, deliveries and their latency in /metrics", func() bool {
 		m := r.scrape()
 		return m["feedd_connections"] == 1 && m["feedd_subscriptions"] == 1 && m["feedd_messages_delivered_total"] >= 3 &&
-			m["feedd_plugin_events_total"] > 0 && m["feedd_delivery_latency_seconds"] >= 1
+			m["feedd_plugin_events_total"] > 0 && m["feedd_delivery_latency_seconds"] >= 1 &&
+			m["feedd_messages_published_total"] >= 1 && m["feedd_messages_delivered_updates_total"] >= 1
 	})
 	m = r.scrape()
 	if m["feedd_delivery_latency_seconds"] < 1 || m["feedd_frame_messages"] < 1 {

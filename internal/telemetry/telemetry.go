@@ -168,6 +168,9 @@ func newMetricExporter(ctx context.Context, o OTLPMetric) (sdkmetric.Exporter, e
 // Tracer returns a tracer for the named component (e.g. "feedd/channels").
 func (t *Telemetry) Tracer(name string) trace.Tracer { return t.tracers.Tracer(name) }
 
+// MeterProvider returns the meter provider.
+func (t *Telemetry) MeterProvider() metric.MeterProvider { return t.mp }
+
 // Meter returns a meter for the named component.
 func (t *Telemetry) Meter(name string) metric.Meter { return t.mp.Meter(name) }
 
