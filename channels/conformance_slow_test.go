@@ -111,6 +111,10 @@ func TestConformanceSlowStateChannelCoalesced(t *testing.T) {
 	if c := ts.srv.Counters().SlowCloses.Load(); c != 0 {
 		t.Fatalf("%d slow closes", c)
 	}
+	// The skipped publications are counted (feedd_messages_coalesced_total).
+	if c := ts.srv.Counters().Coalesced.Load(); c < int64(jumps) {
+		t.Fatalf("coalesced counter %d, want at least the %d jumps seen", c, jumps)
+	}
 }
 
 // PROTOCOL.md: an event channel is never coalesced; a client too slow for it
