@@ -2,6 +2,7 @@ package channels
 
 import (
 	"errors"
+	"maps"
 	"sync"
 	"sync/atomic"
 )
@@ -52,14 +53,13 @@ func (c *Counters) authFailure(err error) {
 
 // AuthFailuresByReason returns refused tokens per reason (auth.Error
 // reasons, "expired" for connections whose token ran out, else "invalid").
-func (c *Counters) AuthFailuresByReason() map[string]int64 {
+func (c *Counters) AuthFailuresByReason() map[string]int64 { return c.snapshot(c.authByReason) }
+
+// snapshot copies one of the counter maps under the lock.
+func (c *Counters) snapshot(m map[string]int64) map[string]int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make(map[string]int64, len(c.authByReason))
-	for k, v := range c.authByReason {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(m)
 }
 
 func (c *Counters) requestError(code string) {
@@ -82,23 +82,7 @@ func (c *Counters) subscribed(ns string, delta int64) {
 }
 
 // Subscriptions returns the open subscriptions per namespace.
-func (c *Counters) Subscriptions() map[string]int64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make(map[string]int64, len(c.subsByNS))
-	for k, v := range c.subsByNS {
-		out[k] = v
-	}
-	return out
-}
+func (c *Counters) Subscriptions() map[string]int64 { return c.snapshot(c.subsByNS) }
 
 // Errors returns the error replies sent per code.
-func (c *Counters) Errors() map[string]int64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make(map[string]int64, len(c.requestsByCode))
-	for k, v := range c.requestsByCode {
-		out[k] = v
-	}
-	return out
-}
+func (c *Counters) Errors() map[string]int64 { return c.snapshot(c.requestsByCode) }
