@@ -78,6 +78,9 @@ type subscription struct {
 	sent    uint64 // guarded by ch.mu: newest offset handed to the writer
 	pending atomic.Bool
 	removed atomic.Bool
+	// attached is set, under s.mu, once attach has completed and the
+	// session still wanted the subscription.
+	attached bool
 }
 
 func (s *session) lastPong() time.Time { return time.Unix(0, s.lastPongNs.Load()) }
@@ -619,9 +622,14 @@ func (s *session) subscribe(ctx context.Context, id json.RawMessage, name string
 	}
 	s.mu.Lock()
 	gone := s.subs == nil || s.subs[canon] != sub
+	if !gone {
+		// From here on end() and unsubscribe own the detaching.
+		sub.attached = true
+		s.srv.metrics.subscribed(ns.Name, 1)
+	}
 	s.mu.Unlock()
 	if gone {
-		// end() ran meanwhile and did not see this subscription attached.
+		// end() ran meanwhile and left this subscription to us.
 		s.hub.detach(sub)
 		return
 	}
@@ -673,7 +681,6 @@ func (s *session) subscribe(ctx context.Context, id json.RawMessage, name string
 	if behind {
 		s.notify(sub, true)
 	}
-	s.srv.metrics.subscribed(ns.Name, 1)
 }
 
 func (s *session) unsubscribe(id json.RawMessage, name string) {
@@ -684,7 +691,10 @@ func (s *session) unsubscribe(id json.RawMessage, name string) {
 	}
 	s.mu.Lock()
 	sub, ok := s.subs[canon]
-	delete(s.subs, canon)
+	ok = ok && sub.attached
+	if ok {
+		delete(s.subs, canon)
+	}
 	s.mu.Unlock()
 	if ok {
 		s.hub.detach(sub)
@@ -737,10 +747,17 @@ func (s *session) setIdentity(ident *Identity) {
 func (s *session) end() {
 	s.abort()
 	s.mu.Lock()
-	subs := s.subs
+	var attached []*subscription
+	for _, sub := range s.subs {
+		// A subscription still being attached is detached by its
+		// subscribe, which finds the session ended.
+		if sub.attached {
+			attached = append(attached, sub)
+		}
+	}
 	s.subs = nil
 	s.mu.Unlock()
-	for _, sub := range subs {
+	for _, sub := range attached {
 		s.hub.detach(sub)
 		s.srv.metrics.subscribed(sub.ch.ns.Name, -1)
 	}
