@@ -56,6 +56,7 @@ type session struct {
 
 	// writer state, touched only by the one writer goroutine
 	frames uint64 // frames written, for sampling the frame histograms
+	nmsg   int    // messages in the frame being assembled
 	buf    []byte
 	pubs   []*Publication
 }
@@ -201,18 +202,9 @@ func (s *session) run(inline bool) {
 		}
 		s.mu.Unlock()
 
-		s.buf = append(s.buf[:0], make([]byte, frameHeadroom)...)
-		s.buf = append(s.buf, '[')
-		n := 0
-		add := func(m []byte) {
-			if n > 0 {
-				s.buf = append(s.buf, ',')
-			}
-			s.buf = append(s.buf, m...)
-			n++
-		}
+		s.beginFrame()
 		for _, m := range ctrl {
-			add(m)
+			s.addMessage(m)
 		}
 		slow := ""
 		var oldest time.Time    // the earliest publication in the frame
@@ -230,7 +222,7 @@ func (s *session) run(inline bool) {
 				s.hub.nsCount[sub.ch.ns.Name].delivered.Add(int64(len(s.pubs)))
 			}
 			for _, p := range s.pubs {
-				add(p.updateFrame(sub.alias))
+				s.addMessage(p.updateFrame(sub.alias))
 				if oldest.IsZero() || p.Time.Before(oldest) {
 					oldest = p.Time
 				}
@@ -251,16 +243,11 @@ func (s *session) run(inline bool) {
 			}
 			continue // the closed branch sends the close frame
 		}
+		n := s.nmsg
 		if n == 0 {
 			continue
 		}
-		frame := s.buf // headroom, then the payload
-		if n == 1 {
-			copy(frame[1:], frame[:frameHeadroom]) // drop the '[' by moving the headroom up
-			frame = frame[1:]
-		} else {
-			frame = append(frame, ']')
-		}
+		frame := s.endFrame()
 		s.srv.metrics.frame(n)
 		if s.frames++; s.frames%frameSample == 0 {
 			s.hub.observeFrame(n, oldest)
@@ -361,18 +348,41 @@ func (s *session) finishClose() {
 		return
 	}
 	if len(ctrl) > 0 {
-		s.buf = append(s.buf[:0], make([]byte, frameHeadroom)...)
-		s.buf = append(s.buf, '[')
-		for i, m := range ctrl {
-			if i > 0 {
-				s.buf = append(s.buf, ',')
-			}
-			s.buf = append(s.buf, m...)
+		s.beginFrame()
+		for _, m := range ctrl {
+			s.addMessage(m)
 		}
-		s.buf = append(s.buf, ']')
-		s.write(s.buf)
+		s.write(s.endFrame())
 	}
 	s.conn.Close(websocket.StatusCode(code), reason)
+}
+
+// beginFrame starts assembling a frame in s.buf: room for the header
+// (frameHeadroom), then the payload.
+func (s *session) beginFrame() {
+	s.buf = append(s.buf[:0], make([]byte, frameHeadroom)...)
+	s.buf = append(s.buf, '[')
+	s.nmsg = 0
+}
+
+// addMessage appends one encoded message to the frame.
+func (s *session) addMessage(m []byte) {
+	if s.nmsg > 0 {
+		s.buf = append(s.buf, ',')
+	}
+	s.buf = append(s.buf, m...)
+	s.nmsg++
+}
+
+// endFrame returns the frame (headroom, then payload): a lone message as
+// itself, several as a JSON array.
+func (s *session) endFrame() []byte {
+	if s.nmsg == 1 {
+		copy(s.buf[1:], s.buf[:frameHeadroom]) // drop the '[' by moving the headroom up
+		return s.buf[1:]
+	}
+	s.buf = append(s.buf, ']')
+	return s.buf
 }
 
 func (s *session) shrinkBuf() {
