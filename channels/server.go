@@ -20,6 +20,7 @@ import (
 	"syscall"
 
 	"github.com/coder/websocket"
+	"golang.org/x/time/rate"
 
 	"github.com/feedd/feedd/channels/protocol"
 )
@@ -191,7 +192,7 @@ func (s *Server) ServeWS(w http.ResponseWriter, r *http.Request) {
 	sess := &session{
 		hub: s.hub, srv: s, conn: conn, raw: lw.raw, id: newSessionID(), ip: ip,
 		done: make(chan struct{}), subs: map[string]*subscription{},
-		limiter: newTokenBucket(s.opts.MaxRequestsPerSecond, max(1, int(2*s.opts.MaxRequestsPerSecond)), now),
+		limiter: newLimiter(s.opts.MaxRequestsPerSecond),
 	}
 	sess.lastPongNs.Store(now.UnixNano())
 
@@ -233,6 +234,15 @@ func (s *Server) ServeWS(w http.ResponseWriter, r *http.Request) {
 	}()
 }
 
+// newLimiter allows perSecond requests on average, in bursts of twice as
+// many; zero or less allows everything.
+func newLimiter(perSecond float64) *rate.Limiter {
+	if perSecond <= 0 {
+		return rate.NewLimiter(rate.Inf, 0)
+	}
+	return rate.NewLimiter(rate.Limit(perSecond), max(1, int(2*perSecond)))
+}
+
 // refuse tells a client why its token was refused and closes with 4001.
 func (s *Server) refuse(conn *websocket.Conn, why string) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.hub.opts.WriteTimeout)
@@ -257,7 +267,7 @@ func (s *Server) readLoop(sess *session, conn *websocket.Conn) {
 		if sess.closing.Load() {
 			continue // closing: requests are no longer served
 		}
-		if !sess.limiter.allow(s.hub.clk.Now()) {
+		if !sess.limiter.AllowN(s.hub.clk.Now(), 1) {
 			s.metrics.RateLimited.Add(1)
 			violations++
 			if violations > int(max(2, 2*s.opts.MaxRequestsPerSecond)) {

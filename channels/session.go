@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/time/rate"
 
 	"github.com/feedd/feedd/channels/protocol"
 	"github.com/feedd/feedd/internal/clock"
@@ -49,7 +50,7 @@ type session struct {
 	ident       *Identity
 	expiry      clock.Timer
 
-	limiter tokenBucket
+	limiter *rate.Limiter // requests; used by the reading goroutine only
 
 	reqs     [][]byte // requests waiting to be handled, in arrival order
 	handling bool     // a request goroutine runs

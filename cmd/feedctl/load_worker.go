@@ -212,7 +212,7 @@ func (r *remoteGroup) kill() {
 	_ = r.wait()
 }
 
-// syncWriter serialises writes of several workers' stderr copiers.
+// syncWriter serialises writes from several goroutines (worker stderr copiers, the tail client).
 type syncWriter struct {
 	mu sync.Mutex
 	w  io.Writer

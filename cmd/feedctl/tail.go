@@ -14,7 +14,6 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -44,7 +43,7 @@ func cmdTail(args []string, stdout, stderr io.Writer) int {
 // tail runs "feedctl tail" until ctx ends (exit 0), a subscription is
 // refused or every subscription ended (1), or the arguments are wrong (2).
 func tail(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	errw := &tailLockedWriter{w: stderr}
+	errw := &syncWriter{w: stderr}
 	fs := flag.NewFlagSet("feedctl tail", flag.ContinueOnError)
 	fs.SetOutput(errw)
 	wsURL := fs.String("url", "ws://127.0.0.1:8080/ws", "the daemon's WebSocket `URL`")
@@ -295,16 +294,4 @@ func tailValue(channel string, data json.RawMessage) string {
 		return string(data)
 	}
 	return b.String()
-}
-
-// tailLockedWriter serialises writes from the client's goroutines.
-type tailLockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *tailLockedWriter) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(b)
 }
