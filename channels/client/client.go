@@ -369,10 +369,7 @@ func (c *Client) endLocked(s *Subscription, err error) {
 		return
 	}
 	s.err = err
-	if !s.readyClosed {
-		s.readyClosed = true
-		close(s.ready)
-	}
+	s.readyLocked()
 	close(s.done)
 }
 

@@ -51,10 +51,9 @@ type conn struct {
 	ws       *websocket.Conn
 	kick     chan struct{}
 	dead     atomic.Int64 // ns without a frame after which the connection is dead
-	welcomeA atomic.Bool
+	welcomed atomic.Bool  // the daemon's welcome arrived
 
 	// guarded by c.mu
-	welcomed     bool
 	server       map[string]*serverSub // by channel as written
 	inflight     map[uint64]*request
 	pongDue      bool
@@ -104,7 +103,7 @@ func (c *Client) serve(ws *websocket.Conn, exp time.Time) (welcomed bool, err er
 	rctx, rcancel := context.WithCancelCause(context.Background())
 	watchdog := time.AfterFunc(c.opts.HandshakeTimeout, func() {
 		d := time.Duration(cn.dead.Load())
-		if cn.welcomeA.Load() {
+		if cn.welcomed.Load() {
 			rcancel(fmt.Errorf("nothing from the daemon for %v (two heartbeats and a half): connection presumed dead", d))
 		} else {
 			rcancel(fmt.Errorf("no welcome from the daemon within %v", d))
@@ -123,7 +122,7 @@ func (c *Client) serve(ws *websocket.Conn, exp time.Time) (welcomed bool, err er
 			<-readDone
 		}
 		c.mu.Lock()
-		welcomed = cn.welcomed
+		welcomed = cn.welcomed.Load()
 		if c.cur == cn {
 			c.cur = nil
 		}
@@ -199,7 +198,7 @@ func (c *Client) maybeRefresh(cn *conn) {
 	}
 	now := time.Now()
 	c.mu.Lock()
-	due := cn.welcomed && !cn.authInFlight && !cn.refreshAt.IsZero() && !now.Before(cn.refreshAt)
+	due := cn.welcomed.Load() && !cn.authInFlight && !cn.refreshAt.IsZero() && !now.Before(cn.refreshAt)
 	if due {
 		cn.refreshAt = time.Time{}
 	}
@@ -252,7 +251,7 @@ func (c *Client) outgoing(cn *conn, now time.Time) (frames [][]byte, wakeAt time
 		frames = append(frames, pongFrame)
 		cn.pongDue = false
 	}
-	if !cn.welcomed {
+	if !cn.welcomed.Load() {
 		return frames, wakeAt
 	}
 	if cn.authFrame != nil {
@@ -398,10 +397,8 @@ func (cn *conn) handle(raw []byte) error {
 		// interval more absorbs a late ping on a busy machine or network
 		// (the daemon itself checks pongs only at its beats).
 		cn.dead.Store(int64(2*hb + hb/2))
-		cn.welcomeA.Store(true)
 		c.mu.Lock()
-		if !cn.welcomed {
-			cn.welcomed = true
+		if !cn.welcomed.Swap(true) {
 			if !c.closed {
 				c.cur = cn
 				c.setStateLocked(Connected, nil)
@@ -512,10 +509,7 @@ func (cn *conn) subscribedLocked(m *protocol.Message) {
 			c.pushLocked(s, func(h Handler) { h.OnSnapshot(snap) })
 		}
 	}
-	if !s.readyClosed {
-		s.readyClosed = true
-		close(s.ready)
-	}
+	s.readyLocked()
 }
 
 func (cn *conn) updateLocked(m *protocol.Message) {
@@ -550,7 +544,7 @@ func (cn *conn) errorLocked(m *protocol.Message) error {
 	serr := &ServerError{Code: m.Code, Message: m.Message, Channel: m.Channel}
 	id, ok := parseID(m.ID)
 	if !ok {
-		if !cn.welcomed {
+		if !cn.welcomed.Load() {
 			return &fatalError{serr} // e.g. a refused token, before the 4001 close
 		}
 		// The daemon dropped a frame it cannot name (rate limited, or

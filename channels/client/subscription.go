@@ -241,3 +241,11 @@ func (s *Subscription) Unsubscribe(ctx context.Context) error {
 		return nil // Close ends the connection and with it the subscription
 	}
 }
+
+// readyLocked marks the subscription's first answer as in, once; c.mu is held.
+func (s *Subscription) readyLocked() {
+	if !s.readyClosed {
+		s.readyClosed = true
+		close(s.ready)
+	}
+}
