@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -105,8 +104,9 @@ type Hub struct {
 
 // channel is the node-local state of a channel with subscribers here.
 type channel struct {
-	name string
-	ns   *Namespace
+	name  string
+	ns    *Namespace
+	count *nsCounters // the namespace's traffic counters
 
 	ready    chan struct{} // closed once the broker subscription is settled
 	readyErr error         // the broker's Subscribe error, read after ready
@@ -187,16 +187,6 @@ func NewHub(opts HubOptions) (*Hub, error) {
 	h.broker.SetHandler(h.deliver)
 	go h.loop()
 	return h, nil
-}
-
-// Namespaces returns the namespaces by name, sorted.
-func (h *Hub) Namespaces() []*Namespace {
-	out := make([]*Namespace, 0, len(h.ns))
-	for _, n := range h.ns {
-		out = append(out, n)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
 }
 
 // OnInterest registers a handler for the channels of namespace ns.
@@ -392,7 +382,7 @@ func (h *Hub) attach(ctx context.Context, sub *subscription, name string, ns *Na
 	ch := h.channels[name]
 	first := ch == nil
 	if first {
-		ch = &channel{name: name, ns: ns, ring: make([]*Publication, h.opts.MaxQueue), ready: make(chan struct{})}
+		ch = &channel{name: name, ns: ns, count: h.nsCount[ns.Name], ring: make([]*Publication, h.opts.MaxQueue), ready: make(chan struct{})}
 		h.channels[name] = ch
 	}
 	ch.mu.Lock()

@@ -77,7 +77,7 @@ func NewServer(hub *Hub, opts ServerOptions) *Server {
 	if opts.Logger == nil {
 		opts.Logger = hub.log
 	}
-	return &Server{hub: hub, opts: opts, verifier: opts.Verifier, log: opts.Logger, metrics: &Counters{}, perIP: map[string]int{}}
+	return &Server{hub: hub, opts: opts, verifier: opts.Verifier, log: opts.Logger, metrics: newCounters(), perIP: map[string]int{}}
 }
 
 // Counters returns the server's running totals.
@@ -190,7 +190,7 @@ func (s *Server) ServeWS(w http.ResponseWriter, r *http.Request) {
 	conn.SetReadLimit(s.opts.MaxMessageBytes)
 	now := s.hub.clk.Now()
 	sess := &session{
-		hub: s.hub, srv: s, conn: conn, raw: lw.raw, id: newSessionID(), ip: ip,
+		hub: s.hub, srv: s, conn: conn, raw: lw.raw, id: newSessionID(),
 		done: make(chan struct{}), subs: map[string]*subscription{},
 		limiter: newLimiter(s.opts.MaxRequestsPerSecond),
 	}

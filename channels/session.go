@@ -29,7 +29,6 @@ type session struct {
 	conn frameConn
 	raw  *rawConn // data frames are written here directly when set
 	id   string
-	ip   string
 	done chan struct{} // closed when the session has ended
 
 	lastPongNs atomic.Int64
@@ -220,7 +219,7 @@ func (s *session) run(inline bool) {
 				break
 			}
 			if len(s.pubs) > 0 {
-				s.hub.nsCount[sub.ch.ns.Name].delivered.Add(int64(len(s.pubs)))
+				sub.ch.count.delivered.Add(int64(len(s.pubs)))
 			}
 			for _, p := range s.pubs {
 				s.addMessage(p.updateFrame(sub.alias))
@@ -664,9 +663,7 @@ func (s *session) subscribe(ctx context.Context, id json.RawMessage, name string
 	}
 	ch := sub.ch
 	ch.mu.Lock()
-	if ch.epoch == "" {
-		ch.epoch = epoch
-	}
+
 	// Order: the reply, then recovered publications, then live ones from
 	// the channel's cache (those delivered after History was read). They
 	// are queued under ch.mu, so no live update can be written before them,
@@ -680,11 +677,7 @@ func (s *session) subscribe(ctx context.Context, id json.RawMessage, name string
 	}
 	start := s.queue(msgs)
 	sub.sent = offset
-	if ch.epoch != epoch || ch.last < offset {
-		// The cache has not seen this far (nothing delivered yet): follow
-		// the broker's position.
-		ch.epoch = epoch
-	}
+	ch.epoch = epoch // the broker's, which deliveries to the cache follow
 	behind := ch.last > sub.sent
 	sub.pending.Store(false)
 	ch.mu.Unlock()
@@ -748,7 +741,7 @@ func (s *session) setIdentity(ident *Identity) {
 	if !ident.Expires.IsZero() && !s.closed {
 		d := ident.Expires.Sub(s.hub.clk.Now())
 		s.expiry = s.hub.clk.AfterFunc(d, func() {
-			s.srv.metrics.authFailure(errors.New("expired"))
+			s.srv.metrics.add(s.srv.metrics.authByReason, "expired", 1)
 			s.closeWith(protocol.CloseUnauthorized, "token expired")
 		})
 	}

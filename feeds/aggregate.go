@@ -46,7 +46,6 @@ type sourceState struct {
 	id    string
 	price float64
 	seen  time.Time // receive time of the last tick
-	venue time.Time
 }
 
 type symbolState struct {
@@ -97,7 +96,6 @@ func (a *Aggregator) Observe(instance string, t Tick, now time.Time) (PriceUpdat
 	if src.seen.IsZero() {
 		src.seen = now
 	}
-	src.venue = t.VenueTime
 	return a.evaluate(st, now)
 }
 

@@ -39,9 +39,6 @@ type NamespaceConfig struct {
 
 var nsName = regexp.MustCompile(`^[a-z][a-z0-9_-]*$`)
 
-// builtinNamespaces are the namespaces PROTOCOL.md defines.
-var builtinNamespaces = []string{"prices", "market", "wallet", "blocks", "tx"}
-
 // Validate checks namespace names and API keys.
 func (c *ChannelsConfig) Validate(v *config.Validation) {
 	seen := map[string]int{}

@@ -31,7 +31,7 @@ type Config struct {
 	Channels   ChannelsConfig     `yaml:"channels" doc:"channel namespaces and publishing"`
 	Chains     []config.Raw       `yaml:"chains" doc:"blockchains, declared once and shared by the feeds that name them; keys per chain type (feedd plugins)"`
 	Feeds      []config.Raw       `yaml:"feeds" doc:"source plugin instances; keys per plugin type (feedd plugins)"`
-	Prices     feeds.PricesConfig `yaml:"prices" doc:"price aggregation (checked now; applied once the aggregator lands)"`
+	Prices     feeds.PricesConfig `yaml:"prices" doc:"price aggregation (method vwap, twap and market are checked but not applied yet)"`
 }
 
 // ServerConfig is the server: section.
