@@ -30,13 +30,13 @@ func (s *Server) handleChannel(w http.ResponseWriter, r *http.Request) {
 	}
 	// Who may read comes first: a caller without access must not learn
 	// whether the channel has data.
-	if ns.Read == ReadToken || ns.Read == ReadClaims {
+	if ns.needsToken() {
 		ident, err := s.httpIdentity(r)
 		if err != nil {
 			apiError(w, http.StatusUnauthorized, err.Error())
 			return
 		}
-		if ns.Read == ReadClaims && (ident.Allows == nil || !ident.Allows(canon)) {
+		if !ns.claimsAllow(&ident, canon) {
 			apiError(w, http.StatusForbidden, "the token's channels claim does not allow "+name)
 			return
 		}
@@ -57,13 +57,25 @@ func (s *Server) handleChannel(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) httpIdentity(r *http.Request) (Identity, error) {
-	tok := bearer(r)
-	if tok == "" {
-		tok = r.URL.Query().Get("token")
-	}
+	tok := requestToken(r)
 	if tok == "" {
 		return Identity{}, errors.New("this channel needs a token")
 	}
+	return s.verify(tok)
+}
+
+// requestToken returns the token of a request: the bearer token, else the
+// token query parameter (browsers cannot set headers on a WebSocket).
+func requestToken(r *http.Request) string {
+	if tok := bearer(r); tok != "" {
+		return tok
+	}
+	return r.URL.Query().Get("token")
+}
+
+// verify checks a token, counting a refusal; its errors are what a client
+// is told.
+func (s *Server) verify(tok string) (Identity, error) {
 	if s.verifier == nil {
 		return Identity{}, errors.New("this server accepts no tokens")
 	}

@@ -3,10 +3,12 @@ package channels
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +19,20 @@ import (
 	"github.com/feedd/feedd/channels/protocol"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// Closing handshakes may take coder/websocket up to 5 s against peers that
+// stopped reading, so the leak check waits up to 10 s for goroutines to end.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	deadline := time.Now().Add(10 * time.Second)
+	for err := goleak.Find(); code == 0 && err != nil; err = goleak.Find() {
+		if time.Now().After(deadline) {
+			fmt.Fprintln(os.Stderr, "goleak: goroutines still running 10 s after the tests:", err)
+			code = 1
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	os.Exit(code)
+}
 
 // testNamespaces are the namespaces of the test hub: a state namespace, an
 // event namespace, one behind tokens and one behind claims.

@@ -75,3 +75,12 @@ func splitName(name string) (ns, rest string, err error) {
 	}
 	return ns, rest, nil
 }
+
+// needsToken reports whether reading the namespace needs a token.
+func (ns *Namespace) needsToken() bool { return ns.Read == ReadToken || ns.Read == ReadClaims }
+
+// claimsAllow reports whether ident's claims let it read the canonical
+// channel: always, unless the namespace reads by claims.
+func (ns *Namespace) claimsAllow(ident *Identity, canon string) bool {
+	return ns.Read != ReadClaims || ident != nil && ident.Allows != nil && ident.Allows(canon)
+}

@@ -196,19 +196,10 @@ func (s *Server) ServeWS(w http.ResponseWriter, r *http.Request) {
 	}
 	sess.lastPongNs.Store(now.UnixNano())
 
-	token := bearer(r)
-	if token == "" {
-		token = r.URL.Query().Get("token")
-	}
-	if token != "" {
-		if s.verifier == nil {
-			s.refuse(conn, "this server accepts no tokens")
-			return
-		}
-		ident, err := s.verifier.Verify(token)
+	if token := requestToken(r); token != "" {
+		ident, err := s.verify(token)
 		if err != nil {
-			s.metrics.authFailure(err)
-			s.refuse(conn, "token refused: "+err.Error())
+			s.refuse(conn, err.Error())
 			return
 		}
 		sess.setIdentity(&ident)

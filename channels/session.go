@@ -578,16 +578,13 @@ func (s *session) subscribe(ctx context.Context, id json.RawMessage, name string
 		return
 	}
 	ident := s.identity()
-	switch ns.Read {
-	case ReadToken, ReadClaims:
-		if ident == nil {
-			s.replyError(id, name, protocol.ErrForbidden, fmt.Sprintf("channel %s needs a token", name))
-			return
-		}
-		if ns.Read == ReadClaims && (ident.Allows == nil || !ident.Allows(canon)) {
-			s.replyError(id, name, protocol.ErrForbidden, fmt.Sprintf("the token's channels claim does not allow %s", name))
-			return
-		}
+	if ns.needsToken() && ident == nil {
+		s.replyError(id, name, protocol.ErrForbidden, fmt.Sprintf("channel %s needs a token", name))
+		return
+	}
+	if !ns.claimsAllow(ident, canon) {
+		s.replyError(id, name, protocol.ErrForbidden, fmt.Sprintf("the token's channels claim does not allow %s", name))
+		return
 	}
 	alias := ""
 	if name != canon {
@@ -711,14 +708,9 @@ func (s *session) unsubscribe(id json.RawMessage, name string) {
 
 // auth replaces the connection's identity with the token's.
 func (s *session) auth(id json.RawMessage, token string) {
-	if s.srv.verifier == nil {
-		s.replyError(id, "", protocol.ErrUnauthorized, "this server accepts no tokens")
-		return
-	}
-	ident, err := s.srv.verifier.Verify(token)
+	ident, err := s.srv.verify(token)
 	if err != nil {
-		s.srv.metrics.authFailure(err)
-		s.replyError(id, "", protocol.ErrUnauthorized, "token refused: "+err.Error())
+		s.replyError(id, "", protocol.ErrUnauthorized, err.Error())
 		return
 	}
 	s.setIdentity(&ident)
