@@ -517,10 +517,7 @@ func (h *Hub) Stats() Stats {
 	for _, ch := range h.channels {
 		chans = append(chans, ch)
 	}
-	sessions := make([]*session, 0, len(h.sessions))
-	for s := range h.sessions {
-		sessions = append(sessions, s)
-	}
+	sessions := h.sessionsLocked()
 	h.mu.RUnlock()
 	for _, ch := range chans {
 		ch.mu.Lock()
@@ -590,6 +587,15 @@ func (h *Hub) loop() {
 	}
 }
 
+// sessionsLocked lists the sessions; h.mu is held.
+func (h *Hub) sessionsLocked() []*session {
+	out := make([]*session, 0, len(h.sessions))
+	for s := range h.sessions {
+		out = append(out, s)
+	}
+	return out
+}
+
 // reapStalledWrites closes connections whose current write has taken longer
 // than WriteTimeout (a client that stopped reading with full buffers).
 func (h *Hub) reapStalledWrites() {
@@ -610,10 +616,7 @@ func (h *Hub) reapStalledWrites() {
 func (h *Hub) heartbeat() {
 	now := h.clk.Now()
 	h.mu.RLock()
-	sessions := make([]*session, 0, len(h.sessions))
-	for s := range h.sessions {
-		sessions = append(sessions, s)
-	}
+	sessions := h.sessionsLocked()
 	h.mu.RUnlock()
 	ping := message{Type: "ping", TS: now.UnixMilli()}.encode()
 	for _, s := range sessions {
@@ -630,10 +633,7 @@ func (h *Hub) heartbeat() {
 func (h *Hub) Shutdown(ctx context.Context) error {
 	h.mu.Lock()
 	h.closed = true
-	sessions := make([]*session, 0, len(h.sessions))
-	for s := range h.sessions {
-		sessions = append(sessions, s)
-	}
+	sessions := h.sessionsLocked()
 	h.mu.Unlock()
 	for _, s := range sessions {
 		s.closeWith(1001, "server shutting down")
