@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -83,7 +85,7 @@ type Hub struct {
 	mu       sync.RWMutex
 	ns       map[string]*Namespace
 	channels map[string]*channel
-	interest map[string][]InterestHandler
+	interest map[string][]*interestReg
 	sessions map[*session]struct{}
 	closed   bool // Shutdown: no new sessions
 	stopped  bool // Close: no more deliveries
@@ -160,7 +162,7 @@ func NewHub(opts HubOptions) (*Hub, error) {
 	h := &Hub{
 		opts: opts, broker: opts.Broker, clk: opts.Clock, log: opts.Logger,
 		ns: map[string]*Namespace{}, channels: map[string]*channel{},
-		interest: map[string][]InterestHandler{}, sessions: map[*session]struct{}{}, watched: map[string]bool{},
+		interest: map[string][]*interestReg{}, sessions: map[*session]struct{}{}, watched: map[string]bool{},
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	for _, n := range opts.Namespaces {
@@ -189,11 +191,45 @@ func NewHub(opts HubOptions) (*Hub, error) {
 	return h, nil
 }
 
-// OnInterest registers a handler for the channels of namespace ns.
-func (h *Hub) OnInterest(ns string, handler InterestHandler) {
+// OnInterest registers a handler for the channels of namespace ns. The
+// handler is told at once (before OnInterest returns) to Watch every channel
+// of ns that has subscribers now, then about every change, until cancel is
+// called; after cancel returns it is not called again. Calling cancel twice
+// does nothing.
+func (h *Hub) OnInterest(ns string, handler InterestHandler) (cancel func()) {
+	h.interestMu.Lock()
 	h.mu.Lock()
-	h.interest[ns] = append(h.interest[ns], handler)
+	reg := &interestReg{handler}
+	h.interest[ns] = append(h.interest[ns], reg)
 	h.mu.Unlock()
+	prefix := ns + ":"
+	var now []string
+	for name := range h.watched {
+		if strings.HasPrefix(name, prefix) {
+			now = append(now, name)
+		}
+	}
+	sort.Strings(now)
+	for _, name := range now {
+		handler.Watch(name)
+	}
+	h.interestMu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			h.interestMu.Lock()
+			defer h.interestMu.Unlock()
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			list := h.interest[ns]
+			for i, x := range list {
+				if x == reg {
+					h.interest[ns] = append(list[:i:i], list[i+1:]...)
+					break
+				}
+			}
+		})
+	}
 }
 
 // Resolve checks a channel name and returns its canonical form and namespace.
@@ -447,6 +483,10 @@ func (h *Hub) detach(sub *subscription) {
 	}
 }
 
+// interestReg is one OnInterest registration (handlers need not be
+// comparable).
+type interestReg struct{ InterestHandler }
+
 // updateInterest tells interest handlers about name when whether it has
 // subscribers here differs from what they were last told. Deciding from the
 // current state under one lock keeps Watch and Unwatch of a channel in
@@ -466,7 +506,8 @@ func (h *Hub) updateInterest(name string, ns *Namespace) {
 	} else {
 		delete(h.watched, name)
 	}
-	for _, ih := range handlers {
+	for _, reg := range handlers {
+		ih := reg.InterestHandler
 		if present {
 			ih.Watch(name)
 		} else {

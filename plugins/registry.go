@@ -60,6 +60,10 @@ type Type struct {
 	// value Config returned, filled in). It should not block or do I/O; that
 	// belongs in Run.
 	NewSource func(cfg any, env Env) (Instance, error)
+	// NewChain makes a chain from its name and decoded configuration; chain
+	// types must set it. It should not block or do I/O; that belongs in
+	// Chain.Run.
+	NewChain func(name string, cfg any, env Env) (Chain, error)
 }
 
 // Env is what an instance gets from the daemon.
@@ -79,6 +83,12 @@ type Env struct {
 	// observability conventions.
 	Tracer trace.Tracer
 	Meter  metric.Meter
+	// Chain returns a chain declared under chains: by name; nil when the
+	// daemon runs no chains (some tests).
+	Chain ChainLookup
+	// Interest registers for subscriptions to channels of an interest
+	// namespace; nil when the daemon has no hub (some tests).
+	Interest InterestFunc
 }
 
 // Instance is a running plugin instance.
@@ -121,6 +131,9 @@ func (r *Registry) Register(t Type) {
 	}
 	if t.Kind == KindSource && t.NewSource == nil {
 		panic(fmt.Sprintf("plugins: source type %s has no NewSource", t.Name))
+	}
+	if t.Kind == KindChain && t.NewChain == nil {
+		panic(fmt.Sprintf("plugins: chain type %s has no NewChain", t.Name))
 	}
 	if t.Config != nil {
 		config.FieldsOf(t.Config()) // panics on a malformed spec

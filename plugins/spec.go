@@ -159,21 +159,26 @@ func (r *Registry) entryType(path string, entry config.Raw, kind Kind, ps *confi
 	return t, true
 }
 
-// Chains validates the chains: entries found at path, adding every problem
-// to ps. Chain types connect in their own issue; here they are checked only.
-func (r *Registry) Chains(path string, entries []config.Raw, ps *config.Problems) {
+// Chains validates the chains: entries found at path and returns a spec for
+// each, adding every problem to ps (a spec is returned only when its entry
+// has none).
+func (r *Registry) Chains(path string, entries []config.Raw, ps *config.Problems) []ChainSpec {
 	dec := config.Decoder{}
 	seen := map[string]int{}
+	var out []ChainSpec
 	for i, entry := range entries {
 		if entry == nil {
 			continue
 		}
 		p := config.Index(path, i)
+		before := len(*ps)
 		var common ChainCommon
 		t, ok := r.entryType(p, entry, KindChain, ps)
 		targets := []any{&common}
+		var cfg any
 		if ok && t.Config != nil {
-			targets = append(targets, t.Config())
+			cfg = t.Config()
+			targets = append(targets, cfg)
 		}
 		if ok {
 			dec.DecodeAll(p, entry, targets, ps)
@@ -190,7 +195,17 @@ func (r *Registry) Chains(path string, entries []config.Raw, ps *config.Problems
 		} else {
 			seen[common.Name] = i
 		}
+		if !ok || len(*ps) > before {
+			continue
+		}
+		spec, err := chainSpec(t, common, cfg, entry)
+		if err != nil {
+			ps.Add(p, "cannot fingerprint entry: %v", err)
+			continue
+		}
+		out = append(out, spec)
 	}
+	return out
 }
 
 // commonOnly returns the keys of entry that common declares, for checking

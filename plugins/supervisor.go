@@ -43,6 +43,9 @@ type Options struct {
 	// and meter (Env); default no-ops.
 	TracerProvider trace.TracerProvider
 	MeterProvider  metric.MeterProvider
+	// Chain and Interest are handed to instances (Env); default none.
+	Chain    ChainLookup
+	Interest InterestFunc
 }
 
 // Supervisor runs source instances, each in its own goroutine: it restarts an
@@ -418,7 +421,8 @@ func (u *unit) runOnce() error {
 	opts := u.sup.opts
 	scope := "github.com/feedd/feedd/plugins/" + u.spec.Type
 	inst, err := u.spec.newSource(u.spec.Config, Env{ID: u.spec.ID, Logger: u.logger, Clock: opts.Clock, Files: opts.Files,
-		Tracer: opts.TracerProvider.Tracer(scope), Meter: opts.MeterProvider.Meter(scope)})
+		Tracer: opts.TracerProvider.Tracer(scope), Meter: opts.MeterProvider.Meter(scope),
+		Chain: opts.Chain, Interest: opts.Interest})
 	if err != nil {
 		return fmt.Errorf("create: %w", err)
 	}

@@ -95,6 +95,8 @@ type Loaded struct {
 	Config Config
 	// Sources are the feeds: instances.
 	Sources []plugins.Spec
+	// Chains are the chains: entries.
+	Chains []plugins.ChainSpec
 	// Files resolves relative file names in the configuration.
 	Files fs.FS
 }
@@ -149,7 +151,7 @@ func Parse(name string, data []byte, files fs.FS, reg *plugins.Registry) (*Loade
 	}
 	dec := config.Decoder{Refs: refs}
 	dec.Decode("", doc.Values, &l.Config, &ps)
-	reg.Chains("chains", l.Config.Chains, &ps)
+	l.Chains = reg.Chains("chains", l.Config.Chains, &ps)
 	l.Sources = reg.Sources("feeds", l.Config.Feeds, refs, &ps)
 	if len(ps) > 0 {
 		doc.Locate(ps)

@@ -56,6 +56,7 @@ type Daemon struct {
 	hub    *channels.Hub
 	chsrv  *channels.Server
 	prices *pricePublisher
+	chains *chainSet
 	tel    *telemetry.Telemetry
 	// verifier checks JWTs; nil when server.auth configures no keys.
 	verifier *auth.Verifier
@@ -99,14 +100,27 @@ func New(opts Options) (*Daemon, error) {
 	if err != nil {
 		return nil, fmt.Errorf("telemetry: %w", err)
 	}
+	policy := backoff.Policy{Initial: l.Config.Supervisor.BackoffInitial, Max: l.Config.Supervisor.BackoffMax}
+	d.chains, err = newChainSet(l.Chains, func(s plugins.ChainSpec) plugins.Env {
+		scope := "github.com/feedd/feedd/chains/" + s.Type
+		return plugins.Env{ID: s.Name, Logger: d.logger.With("chain", s.Name, "type", s.Type), Clock: opts.Clock, Files: l.Files,
+			Tracer: d.tel.TracerProvider().Tracer(scope), Meter: d.tel.MeterProvider().Meter(scope)}
+	}, d.logger, opts.Clock, policy)
+	if err != nil {
+		return nil, err
+	}
 	d.sup = plugins.New(plugins.Options{
 		Logger:         d.logger,
 		Clock:          opts.Clock,
 		Sink:           plugins.SinkFunc(d.handleEvent),
-		Backoff:        backoff.Policy{Initial: l.Config.Supervisor.BackoffInitial, Max: l.Config.Supervisor.BackoffMax},
+		Backoff:        policy,
 		Files:          l.Files,
 		TracerProvider: d.tel.TracerProvider(),
 		MeterProvider:  d.tel.MeterProvider(),
+		Chain:          d.chains.lookup,
+		Interest: func(ns string, w plugins.Watcher) func() {
+			return d.hub.OnInterest(ns, w)
+		},
 	})
 	sc := l.Config.Server
 	d.hub, err = channels.NewHub(channels.HubOptions{
@@ -178,8 +192,11 @@ func New(opts Options) (*Daemon, error) {
 // aggregator, and every event to the extra Sink of the options, if any.
 func (d *Daemon) handleEvent(ctx context.Context, src plugins.Source, ev feeds.Event) {
 	d.logger.LogAttrs(ctx, slog.LevelDebug, "event", slog.String("id", src.ID), slog.String("kind", ev.EventKind()), slog.Any("event", ev))
-	if _, ok := ev.(feeds.Tick); ok {
+	switch ev := ev.(type) {
+	case feeds.Tick:
 		d.prices.Handle(ctx, src, ev)
+	case feeds.Publication:
+		d.publish(ctx, src, ev)
 	}
 	if d.opts.Sink != nil {
 		d.opts.Sink.Handle(ctx, src, ev)
@@ -239,6 +256,7 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 	d.logger.Info("feedd starting", "config", cur.Name, "listen", d.ln.Addr().String(), "feeds", len(cur.Sources))
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- d.srv.Serve(d.ln) }()
+	d.chains.start(context.WithoutCancel(ctx))
 	if err := d.sup.Apply(ctx, cur.Sources); err != nil {
 		d.logger.Error("starting instances", "error", err)
 	}
@@ -307,6 +325,7 @@ func (d *Daemon) shutdown() error {
 	if err := d.sup.Stop(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("stop plugins: %w", err))
 	}
+	d.chains.stop()
 	d.hub.Close()
 	if d.verifier != nil {
 		d.verifier.Close()

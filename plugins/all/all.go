@@ -3,5 +3,10 @@
 package all
 
 import (
-	_ "github.com/feedd/feedd/plugins/replay" // price.replay
+	_ "github.com/feedd/feedd/chains/evm"          // evm (chain)
+	_ "github.com/feedd/feedd/plugins/evm/blocks"  // evm.blocks
+	_ "github.com/feedd/feedd/plugins/evm/logs"    // evm.logs
+	_ "github.com/feedd/feedd/plugins/evm/tx"      // evm.tx
+	_ "github.com/feedd/feedd/plugins/evm/wallets" // evm.wallets
+	_ "github.com/feedd/feedd/plugins/replay"      // price.replay
 )

@@ -1,0 +1,437 @@
+package evm
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/rpc"
+	"go.opentelemetry.io/otel/metric/noop"
+	tnoop "go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/feedd/feedd/internal/backoff"
+	"github.com/feedd/feedd/internal/clock"
+	"github.com/feedd/feedd/internal/telemetry"
+	"github.com/feedd/feedd/plugins"
+)
+
+// ErrNotConnected is returned by calls made while no endpoint is connected.
+var ErrNotConnected = errors.New("not connected to any endpoint")
+
+// Chain is one configured EVM chain: a connection to one of its endpoints at
+// a time and the canonical head stream. It is safe for concurrent use.
+type Chain struct {
+	name string
+	cfg  Config
+	env  plugins.Env
+	log  *slog.Logger
+	clk  clock.Clock
+	m    *metrics
+
+	mu      sync.RWMutex
+	conn    *conn // nil while disconnected
+	noBatch bool  // an endpoint refused a batch: send requests one by one
+
+	heads    tracker
+	decimals decimalsCache
+}
+
+// conn is one dialled endpoint.
+type conn struct {
+	endpoint string // redacted: scheme://host
+	rpc      *rpc.Client
+	ws       bool
+	inst     *telemetry.RPC
+	timeout  time.Duration
+}
+
+// New returns the chain called name; nothing is dialled until Run.
+func New(name string, cfg Config, env plugins.Env) (*Chain, error) {
+	if env.Logger == nil {
+		env.Logger = slog.New(slog.DiscardHandler)
+	}
+	if env.Clock == nil {
+		env.Clock = clock.Real{}
+	}
+	if env.Tracer == nil {
+		env.Tracer = tnoop.NewTracerProvider().Tracer("")
+	}
+	if env.Meter == nil {
+		env.Meter = noop.NewMeterProvider().Meter("")
+	}
+	if len(cfg.Endpoints) == 0 {
+		return nil, errors.New("no endpoints")
+	}
+	c := &Chain{name: name, cfg: cfg, env: env, log: env.Logger, clk: env.Clock}
+	c.heads.init(c)
+	var err error
+	if c.m, err = newMetrics(env.Meter, c); err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	return c, nil
+}
+
+// Lookup returns the evm chain called name from a plugin's environment, or
+// an error naming it when there is none or it is not an evm chain.
+func Lookup(env plugins.Env, name string) (*Chain, error) {
+	if env.Chain == nil {
+		return nil, fmt.Errorf("chain %q: the daemon runs no chains", name)
+	}
+	ch, err := env.Chain(name)
+	if err != nil {
+		return nil, err
+	}
+	c, ok := ch.(*Chain)
+	if !ok {
+		return nil, fmt.Errorf("chain %q is a %T, not an evm chain", name, ch)
+	}
+	return c, nil
+}
+
+// Name returns the chain's name in the configuration.
+func (c *Chain) Name() string { return c.name }
+
+// ChainID returns the configured chain id.
+func (c *Chain) ChainID() uint64 { return c.cfg.ChainID }
+
+// Confirmations returns how many blocks confirm an event (the including
+// block counts as one).
+func (c *Chain) Confirmations() uint64 { return c.cfg.Confirmations }
+
+// Config returns the chain's configuration.
+func (c *Chain) Config() Config { return c.cfg }
+
+// Connected returns the endpoint in use (scheme and host only), or "".
+func (c *Chain) Connected() string {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.conn == nil {
+		return ""
+	}
+	return c.conn.endpoint
+}
+
+// Run connects to the endpoints (WebSocket ones first, then the others in
+// order), follows the head on the first that works, and fails over to the
+// next when it fails, waiting with backoff after a round in which every
+// endpoint failed. It returns nil once ctx ends.
+func (c *Chain) Run(ctx context.Context) error {
+	order := orderEndpoints(c.cfg.Endpoints)
+	policy := backoff.Policy{Initial: c.cfg.BackoffInitial, Max: c.cfg.BackoffMax}
+	for round := 0; ctx.Err() == nil; round++ {
+		healthy := false
+		for _, ep := range order {
+			if ctx.Err() != nil {
+				return nil
+			}
+			cn, err := c.dial(ctx, ep)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				c.log.Error("endpoint unusable", "endpoint", redact(ep), "error", err)
+				c.m.failovers.Add(ctx, 1, c.m.attrs)
+				continue
+			}
+			c.log.Info("connected", "endpoint", cn.endpoint, "websocket", cn.ws)
+			start := c.clk.Now()
+			c.setConn(cn)
+			err = c.follow(ctx, cn)
+			c.setConn(nil)
+			cn.rpc.Close()
+			if ctx.Err() != nil {
+				return nil
+			}
+			if c.clk.Now().Sub(start) > time.Minute {
+				healthy = true
+			}
+			c.log.Warn("endpoint failed; failing over", "endpoint", cn.endpoint, "error", err)
+			c.m.failovers.Add(ctx, 1, c.m.attrs)
+		}
+		if healthy {
+			round = 0
+		}
+		wait := policy.Delay(round, rand.Float64)
+		c.log.Warn("every endpoint failed; waiting", "in", wait)
+		t := c.clk.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C():
+		}
+	}
+	return nil
+}
+
+// orderEndpoints puts WebSocket endpoints first, keeping the configured
+// order otherwise.
+func orderEndpoints(eps []string) []string {
+	var ws, other []string
+	for _, e := range eps {
+		if strings.HasPrefix(e, "ws://") || strings.HasPrefix(e, "wss://") {
+			ws = append(ws, e)
+		} else {
+			other = append(other, e)
+		}
+	}
+	return append(ws, other...)
+}
+
+// redact keeps the scheme and host of an endpoint: paths and queries often
+// hold API keys.
+func redact(endpoint string) string {
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Host == "" {
+		return "(malformed endpoint)"
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+// dial connects to endpoint and checks its chain id.
+func (c *Chain) dial(ctx context.Context, endpoint string) (*conn, error) {
+	name := redact(endpoint)
+	dctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+	defer cancel()
+	opts := []rpc.ClientOption{rpc.WithHTTPClient(&http.Client{Timeout: c.cfg.RequestTimeout})}
+	client, err := rpc.DialOptions(dctx, endpoint, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", name, err)
+	}
+	inst, err := telemetry.NewRPC(c.env.Tracer, c.env.Meter, "jsonrpc", c.name, name)
+	if err != nil {
+		client.Close()
+		return nil, err
+	}
+	cn := &conn{endpoint: name, rpc: client, inst: inst, timeout: c.cfg.RequestTimeout,
+		ws: strings.HasPrefix(endpoint, "ws://") || strings.HasPrefix(endpoint, "wss://")}
+	var id hexutil.Big
+	if err := cn.call(dctx, &id, "eth_chainId"); err != nil {
+		client.Close()
+		return nil, fmt.Errorf("eth_chainId on %s: %w", name, err)
+	}
+	if got := id.ToInt(); !got.IsUint64() || got.Uint64() != c.cfg.ChainID {
+		client.Close()
+		return nil, fmt.Errorf("endpoint %s serves chain id %s, but chain %s is configured with chain_id %d", name, got, c.name, c.cfg.ChainID)
+	}
+	return cn, nil
+}
+
+func (c *Chain) setConn(cn *conn) {
+	c.mu.Lock()
+	c.conn = cn
+	c.mu.Unlock()
+}
+
+func (c *Chain) current() *conn {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.conn
+}
+
+// call makes one instrumented request bounded by the request timeout.
+func (cn *conn) call(ctx context.Context, result any, method string, args ...any) error {
+	ctx, cancel := context.WithTimeout(ctx, cn.timeout)
+	defer cancel()
+	return cn.inst.Call(ctx, method, func(ctx context.Context) error {
+		return cn.rpc.CallContext(ctx, result, method, args...)
+	})
+}
+
+// Call makes one JSON-RPC request on the endpoint in use, bounded by the
+// request timeout, with a client span and the RPC metrics.
+func (c *Chain) Call(ctx context.Context, result any, method string, args ...any) error {
+	cn := c.current()
+	if cn == nil {
+		return ErrNotConnected
+	}
+	return cn.call(ctx, result, method, args...)
+}
+
+// Batch sends elems in JSON-RPC batches of at most batch_size (one by one
+// when batching is off or the endpoint refused a batch). The returned error
+// is about the transport; each element's own error is in its Error field.
+func (c *Chain) Batch(ctx context.Context, elems []rpc.BatchElem) error {
+	cn := c.current()
+	if cn == nil {
+		return ErrNotConnected
+	}
+	return c.batch(ctx, cn, elems)
+}
+
+func (c *Chain) batch(ctx context.Context, cn *conn, elems []rpc.BatchElem) error {
+	c.mu.RLock()
+	single := c.noBatch || c.cfg.BatchSize <= 1
+	c.mu.RUnlock()
+	if single || len(elems) == 1 {
+		for i := range elems {
+			e := &elems[i]
+			e.Error = cn.call(ctx, e.Result, e.Method, e.Args...)
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+		}
+		return nil
+	}
+	for lo := 0; lo < len(elems); lo += c.cfg.BatchSize {
+		part := elems[lo:min(lo+c.cfg.BatchSize, len(elems))]
+		bctx, cancel := context.WithTimeout(ctx, cn.timeout)
+		err := cn.inst.Call(bctx, "batch", func(ctx context.Context) error { return cn.rpc.BatchCallContext(ctx, part) })
+		cancel()
+		if err == nil {
+			continue
+		}
+		if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+		var rpcErr rpc.Error
+		var httpErr rpc.HTTPError
+		if errors.As(err, &rpcErr) || errors.As(err, &httpErr) || strings.Contains(err.Error(), "batch") {
+			c.log.Warn("endpoint refused a batch request; sending requests one by one from now on", "endpoint", cn.endpoint, "error", err)
+			c.mu.Lock()
+			c.noBatch = true
+			c.mu.Unlock()
+			return c.batch(ctx, cn, elems[lo:])
+		}
+		return err
+	}
+	return nil
+}
+
+// follow tracks the head on cn until it fails or ctx ends: newHeads
+// notifications on a WebSocket, polling otherwise, and a poll whenever no
+// notification came for poll_interval (missed notifications, silent nodes).
+func (c *Chain) follow(ctx context.Context, cn *conn) error {
+	notes := make(chan json.RawMessage, 64)
+	var subErr <-chan error
+	if cn.ws {
+		sctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+		sub, err := cn.rpc.EthSubscribe(sctx, notes, "newHeads")
+		cancel()
+		if err != nil {
+			c.log.Warn("newHeads subscription refused; polling", "endpoint", cn.endpoint, "error", err)
+		} else {
+			defer sub.Unsubscribe()
+			subErr = sub.Err()
+		}
+	}
+	if err := c.pollHead(ctx, cn); err != nil {
+		return err
+	}
+	t := c.clk.NewTimer(c.cfg.PollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-subErr:
+			if err == nil {
+				err = errors.New("subscription ended")
+			}
+			return fmt.Errorf("newHeads subscription: %w", err)
+		case raw := <-notes:
+			h, err := decodeHeader(raw)
+			if err != nil {
+				c.log.Warn("malformed newHeads notification skipped", "endpoint", cn.endpoint, "error", err)
+				continue
+			}
+			if err := c.onHead(ctx, cn, h, c.clk.Now()); err != nil {
+				return err
+			}
+			t.Reset(c.cfg.PollInterval)
+		case <-t.C():
+			if err := c.pollHead(ctx, cn); err != nil {
+				return err
+			}
+			t.Reset(c.cfg.PollInterval)
+		}
+	}
+}
+
+// pollHead asks for the latest block and follows it.
+func (c *Chain) pollHead(ctx context.Context, cn *conn) error {
+	var raw json.RawMessage
+	if err := cn.call(ctx, &raw, "eth_getBlockByNumber", "latest", false); err != nil {
+		return fmt.Errorf("eth_getBlockByNumber latest: %w", err)
+	}
+	h, err := decodeHeader(raw)
+	if err != nil {
+		return fmt.Errorf("eth_getBlockByNumber latest: %w", err)
+	}
+	return c.onHead(ctx, cn, h, c.clk.Now())
+}
+
+// onHead follows a head the node announced: unless it is known, the block
+// is fetched and the tracker advances to it. A block the node no longer has
+// (a race with a reorg) is skipped: the next head or poll catches up.
+func (c *Chain) onHead(ctx context.Context, cn *conn, h header, received time.Time) error {
+	if c.heads.known(uint64(h.Number), h.Hash) {
+		return nil
+	}
+	b, err := c.blockByHash(ctx, cn, h.Hash)
+	if IsNotFound(err) {
+		c.log.Debug("announced block not found; waiting for the next head", "number", uint64(h.Number), "hash", h.Hash)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	err = c.heads.advance(ctx, cn, b, received)
+	if IsNotFound(err) {
+		c.log.Debug("block vanished while following the head; waiting for the next one", "error", err)
+		return nil
+	}
+	return err
+}
+
+func (c *Chain) blockByHash(ctx context.Context, cn *conn, hash interface{ Hex() string }) (*Block, error) {
+	var raw json.RawMessage
+	if err := cn.call(ctx, &raw, "eth_getBlockByHash", hash.Hex(), true); err != nil {
+		return nil, fmt.Errorf("eth_getBlockByHash %s: %w", hash.Hex(), err)
+	}
+	b, err := decodeBlock(raw)
+	if err != nil {
+		return nil, fmt.Errorf("eth_getBlockByHash %s: %w", hash.Hex(), err)
+	}
+	return b, nil
+}
+
+// blocksByNumber fetches blocks lo..hi (inclusive) in batches; blocks the
+// node does not have are left out.
+func (c *Chain) blocksByNumber(ctx context.Context, cn *conn, lo, hi uint64) (map[uint64]*Block, error) {
+	out := map[uint64]*Block{}
+	if hi < lo {
+		return out, nil
+	}
+	raws := make([]json.RawMessage, hi-lo+1)
+	elems := make([]rpc.BatchElem, len(raws))
+	for i := range elems {
+		elems[i] = rpc.BatchElem{Method: "eth_getBlockByNumber", Args: []any{hexutil.Uint64(lo + uint64(i)), true}, Result: &raws[i]}
+	}
+	if err := c.batch(ctx, cn, elems); err != nil {
+		return nil, fmt.Errorf("fetch blocks %d..%d: %w", lo, hi, err)
+	}
+	for i, e := range elems {
+		if e.Error != nil {
+			return nil, fmt.Errorf("fetch block %d: %w", lo+uint64(i), e.Error)
+		}
+		b, err := decodeBlock(raws[i])
+		if IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("fetch block %d: %w", lo+uint64(i), err)
+		}
+		out[b.Number] = b
+	}
+	return out, nil
+}

@@ -1,0 +1,99 @@
+// Package blocks is the evm.blocks plugin: every canonical block of an EVM
+// chain, in order, to blocks:<chain>, with reorg and gap notices.
+package blocks
+
+import (
+	"context"
+	_ "embed"
+
+	"github.com/feedd/feedd/chains/evm"
+	"github.com/feedd/feedd/feeds"
+	"github.com/feedd/feedd/plugins"
+)
+
+// Config is evm.blocks' configuration.
+type Config struct {
+	Chain string `yaml:"chain" required:"true" ref:"chain" doc:"the evm chain (its name under chains:) whose blocks go to blocks:<chain>"`
+}
+
+//go:embed example.yaml
+var example string
+
+func init() {
+	plugins.Register(plugins.Type{
+		Name:    "evm.blocks",
+		Kind:    plugins.KindSource,
+		Doc:     "publishes every canonical block of an EVM chain to blocks:<chain>, in order, with reorg and gap notices",
+		Config:  func() any { return &Config{} },
+		Example: example,
+		NewSource: func(cfg any, env plugins.Env) (plugins.Instance, error) {
+			c, err := evm.Lookup(env, cfg.(*Config).Chain)
+			if err != nil {
+				return nil, err
+			}
+			return &Blocks{chain: c}, nil
+		},
+	})
+}
+
+// Blocks is a running evm.blocks instance.
+type Blocks struct {
+	chain *evm.Chain
+}
+
+// Run publishes the head stream until ctx ends. It is ready once the chain
+// has a head.
+func (b *Blocks) Run(ctx context.Context, h *plugins.Host) error {
+	sub := b.chain.Subscribe()
+	defer sub.Close()
+	channel := "blocks:" + b.chain.Name()
+	var last *feeds.Block
+	if head, ok := b.chain.Head(); ok {
+		last = Payload(b.chain.Name(), head)
+		h.Emit(feeds.Publication{Kind: "block", Channel: channel, Data: last})
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev := <-sub.Events():
+			switch {
+			case ev.Block != nil:
+				last = Payload(b.chain.Name(), ev.Block)
+				h.Emit(feeds.Publication{Kind: "block", Channel: channel, Data: last})
+			case ev.Reorg != nil:
+				h.Emit(feeds.Publication{Kind: "reorg", Channel: channel, Data: ReorgPayload(b.chain.Name(), ev.Reorg), Snapshot: snapshot(last)})
+			case ev.Gap != nil:
+				h.Emit(feeds.Publication{Kind: "gap", Channel: channel, Data: feeds.Gap{Type: "gap", Chain: b.chain.Name(),
+					From: ev.Gap.From, To: ev.Gap.To, Reason: ev.Gap.Reason}, Snapshot: snapshot(last)})
+			}
+		}
+	}
+}
+
+// snapshot keeps the newest block as what new subscribers see while a
+// notice is the newest update.
+func snapshot(last *feeds.Block) any {
+	if last == nil {
+		return nil
+	}
+	return last
+}
+
+// Payload is the blocks:<chain> update for a block.
+func Payload(chain string, b *evm.Block) *feeds.Block {
+	return &feeds.Block{Type: "block", Chain: chain, Number: b.Number, Hash: b.Hash.Hex(), ParentHash: b.ParentHash.Hex(),
+		Timestamp: int64(b.Time) * 1000, TxCount: len(b.Transactions)}
+}
+
+// ReorgPayload is the blocks:<chain> update for a reorg.
+func ReorgPayload(chain string, r *evm.Reorg) feeds.Reorg {
+	p := feeds.Reorg{Type: "reorg", Chain: chain, Depth: r.Depth, From: r.From}
+	for _, o := range r.Old {
+		p.OldHashes = append(p.OldHashes, o.Hash.Hex())
+	}
+	for _, n := range r.New {
+		p.NewHashes = append(p.NewHashes, n.Hash.Hex())
+	}
+	return p
+}

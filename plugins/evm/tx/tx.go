@@ -1,0 +1,132 @@
+// Package tx is the evm.tx plugin: the lifecycle of transactions whose
+// tx:<chain>:<hash> channel has subscribers (pending, included, confirmed,
+// failed, replaced, dropped, reorged), also sent to the sender's
+// wallet:<address> channel.
+package tx
+
+import (
+	"context"
+	_ "embed"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/feedd/feedd/chains/evm"
+	"github.com/feedd/feedd/plugins"
+)
+
+// Config is evm.tx's configuration.
+type Config struct {
+	Chain         string        `yaml:"chain" required:"true" ref:"chain" doc:"the evm chain (its name under chains:) whose tx:<chain>:<hash> channels this instance serves"`
+	Confirmations uint64        `yaml:"confirmations" doc:"blocks (the including one counts) after which a transaction is confirmed; 0: the chain's confirmations"`
+	DropAfter     time.Duration `yaml:"drop_after" default:"10m" min:"1s" doc:"a transaction neither in the node's pool nor mined for this long is dropped"`
+	MaxWatched    int           `yaml:"max_watched" default:"10000" min:"1" doc:"most transactions watched at once; beyond it new subscriptions are not served (logged)"`
+	RevertReason  bool          `yaml:"revert_reason" default:"true" doc:"replay a failed transaction with eth_call at its parent block to report the revert reason"`
+	WalletEvents  bool          `yaml:"wallet_events" default:"true" doc:"also publish every transition to the sender's wallet:<address> channel"`
+}
+
+//go:embed example.yaml
+var example string
+
+func init() {
+	plugins.Register(plugins.Type{
+		Name:    "evm.tx",
+		Kind:    plugins.KindSource,
+		Doc:     "lifecycle of transactions with tx:<chain>:<hash> subscribers: pending, included, confirmed, failed, replaced, dropped, reorged",
+		Config:  func() any { return &Config{} },
+		Example: example,
+		NewSource: func(cfg any, env plugins.Env) (plugins.Instance, error) {
+			c, err := evm.Lookup(env, cfg.(*Config).Chain)
+			if err != nil {
+				return nil, err
+			}
+			return New(*cfg.(*Config), c, env), nil
+		},
+	})
+}
+
+// Tx is a running evm.tx instance.
+type Tx struct {
+	cfg   Config
+	chain *evm.Chain
+	env   plugins.Env
+
+	mu      sync.Mutex
+	changes []change
+	notify  chan struct{}
+}
+
+type change struct {
+	hash  common.Hash
+	watch bool
+}
+
+// New returns an instance of cfg on chain.
+func New(cfg Config, chain *evm.Chain, env plugins.Env) *Tx {
+	if cfg.Confirmations == 0 {
+		cfg.Confirmations = chain.Confirmations()
+	}
+	return &Tx{cfg: cfg, chain: chain, env: env, notify: make(chan struct{}, 1)}
+}
+
+// Watch is called by the hub for a tx: channel's first subscriber.
+func (t *Tx) Watch(channel string) { t.queue(channel, true) }
+
+// Unwatch is called when its last subscriber leaves.
+func (t *Tx) Unwatch(channel string) { t.queue(channel, false) }
+
+func (t *Tx) queue(channel string, watch bool) {
+	rest := strings.TrimPrefix(channel, "tx:")
+	chain, hash, ok := strings.Cut(rest, ":")
+	if !ok || chain != t.chain.Name() || len(hash) != 66 || !strings.HasPrefix(hash, "0x") {
+		return // another chain's
+	}
+	t.mu.Lock()
+	t.changes = append(t.changes, change{hash: common.HexToHash(hash), watch: watch})
+	t.mu.Unlock()
+	select {
+	case t.notify <- struct{}{}:
+	default:
+	}
+}
+
+func (t *Tx) takeChanges() []change {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := t.changes
+	t.changes = nil
+	return out
+}
+
+// Run follows the watched transactions until ctx ends.
+func (t *Tx) Run(ctx context.Context, h *plugins.Host) error {
+	sub := t.chain.Subscribe()
+	defer sub.Close()
+	w := newWatcher(t.cfg, t.chain, h)
+	if t.env.Interest != nil {
+		cancel := t.env.Interest("tx", t)
+		defer cancel()
+	}
+	if _, ok := t.chain.Head(); ok {
+		h.Ready()
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.notify:
+			for _, c := range t.takeChanges() {
+				if c.watch {
+					w.add(ctx, c.hash)
+				} else {
+					w.remove(c.hash)
+				}
+			}
+		case ev := <-sub.Events():
+			h.Ready()
+			w.handle(ctx, ev)
+		}
+	}
+}
