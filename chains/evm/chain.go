@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/rpc"
 	"go.opentelemetry.io/otel/metric/noop"
@@ -43,6 +44,7 @@ type Chain struct {
 
 	heads    tracker
 	decimals decimalsCache
+	pending  pendingListeners
 }
 
 // conn is one dialled endpoint.
@@ -324,6 +326,20 @@ func (c *Chain) follow(ctx context.Context, cn *conn) error {
 			subErr = sub.Err()
 		}
 	}
+	var pending chan common.Hash
+	var pendErr <-chan error
+	if cn.ws && c.cfg.PendingTxs {
+		pending = make(chan common.Hash, 1024)
+		sctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+		sub, err := cn.rpc.EthSubscribe(sctx, pending, "newPendingTransactions")
+		cancel()
+		if err != nil {
+			c.log.Info("pending transaction subscription refused; watched transactions show as pending at the next block", "endpoint", cn.endpoint, "error", err)
+		} else {
+			defer sub.Unsubscribe()
+			pendErr = sub.Err()
+		}
+	}
 	if err := c.pollHead(ctx, cn); err != nil {
 		return err
 	}
@@ -338,6 +354,13 @@ func (c *Chain) follow(ctx context.Context, cn *conn) error {
 				err = errors.New("subscription ended")
 			}
 			return fmt.Errorf("newHeads subscription: %w", err)
+		case err := <-pendErr:
+			if err == nil {
+				err = errors.New("subscription ended")
+			}
+			return fmt.Errorf("newPendingTransactions subscription: %w", err)
+		case h := <-pending:
+			c.pending.dispatch(h)
 		case raw := <-notes:
 			h, err := decodeHeader(raw)
 			if err != nil {

@@ -24,6 +24,7 @@ type Config struct {
 	MaxBackfill    int           `yaml:"max_backfill" default:"256" min:"1" max:"100000" doc:"most blocks fetched to fill a gap after a disconnect; beyond it the head jumps and a gap event says so"`
 	RequestTimeout time.Duration `yaml:"request_timeout" default:"10s" min:"1ms" doc:"bound on one RPC request (or batch)"`
 	BatchSize      int           `yaml:"batch_size" default:"100" min:"1" max:"1000" doc:"most requests in one JSON-RPC batch; 1 turns batching off"`
+	PendingTxs     bool          `yaml:"pending_transactions" default:"true" doc:"over WebSocket, subscribe to the node's pending transaction hashes so that watched transactions show as pending the moment the node sees them"`
 	BackoffInitial time.Duration `yaml:"backoff_initial" default:"500ms" min:"1ms" doc:"first wait before reconnecting once every endpoint failed; doubles up to backoff_max"`
 	BackoffMax     time.Duration `yaml:"backoff_max" default:"30s" min:"1ms" doc:"longest wait between reconnect rounds"`
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math/big"
+	"math/bits"
 	"strconv"
 	"strings"
 
@@ -210,11 +211,11 @@ func (d *decoder) array(elem *abi.Type, n int, body []byte, depth int) (any, err
 	if err != nil {
 		return nil, err
 	}
+	if head > 0 && n > len(body)/head {
+		return nil, errorf("data too short: %d elements of %d bytes need %s bytes, have %d", n, head, productText(n, head), len(body))
+	}
 	if n > d.nodes {
 		return nil, errorf("array of %d elements: the data decodes to far more values than its size allows", n)
-	}
-	if head > 0 && n > len(body)/head {
-		return nil, errorf("data too short: %d elements of %d bytes need %d bytes, have %d", n, head, n*head, len(body))
 	}
 	out := make([]any, n)
 	for i := range out {
@@ -330,6 +331,11 @@ func readSize(w []byte) (int, bool) {
 	return int(v), true
 }
 
+// productText formats a*b without overflow.
+func productText(a, b int) string {
+	return new(big.Int).Mul(big.NewInt(int64(a)), big.NewInt(int64(b))).String()
+}
+
 // wordNumber formats a word as a number for error messages.
 func wordNumber(w []byte) string {
 	if n, ok := readSize(w); ok {
@@ -425,25 +431,62 @@ func topBitsEqual(w []byte, n int) bool {
 
 // uintText formats an unsigned 256-bit big-endian word in decimal.
 func uintText(w []byte) string {
-	if topBitsZero(w, 192) {
-		return strconv.FormatUint(binary.BigEndian.Uint64(w[24:]), 10)
-	}
-	return new(big.Int).SetBytes(w).String()
+	return decimal(w, false)
 }
-
-// two256 is 2^256, for two's complement.
-var two256 = new(big.Int).Lsh(big.NewInt(1), 256)
 
 // intText formats a signed (two's complement) 256-bit word in decimal.
 func intText(w []byte) string {
-	if w[0]&0x80 == 0 {
-		return uintText(w)
+	return decimal(w, w[0]&0x80 != 0)
+}
+
+// decimal formats a 256-bit big-endian word in decimal, as a negative two's
+// complement number if neg, without big.Int's allocations.
+func decimal(w []byte, neg bool) string {
+	var limbs [4]uint64 // most significant first
+	for i := range limbs {
+		limbs[i] = binary.BigEndian.Uint64(w[8*i:])
 	}
-	if topBitsEqual(w, 193) {
-		return strconv.FormatInt(int64(binary.BigEndian.Uint64(w[24:])), 10)
+	if neg {
+		// Negate: invert and add one.
+		carry := uint64(1)
+		for i := len(limbs) - 1; i >= 0; i-- {
+			limbs[i], carry = bits.Add64(^limbs[i], 0, carry)
+		}
 	}
-	v := new(big.Int).SetBytes(w)
-	return v.Sub(v, two256).String()
+	if limbs[0]|limbs[1]|limbs[2] == 0 {
+		if neg {
+			return "-" + strconv.FormatUint(limbs[3], 10)
+		}
+		return strconv.FormatUint(limbs[3], 10)
+	}
+	// 2^256 has 78 digits; one more for the sign.
+	var buf [80]byte
+	pos := len(buf)
+	for {
+		// Divide by 10^19, the largest power of ten below 2^64.
+		var rem uint64
+		for i := range limbs {
+			limbs[i], rem = bits.Div64(rem, limbs[i], 1e19)
+		}
+		if limbs[0]|limbs[1]|limbs[2]|limbs[3] == 0 {
+			for rem > 0 {
+				pos--
+				buf[pos] = byte('0' + rem%10)
+				rem /= 10
+			}
+			break
+		}
+		for range 19 {
+			pos--
+			buf[pos] = byte('0' + rem%10)
+			rem /= 10
+		}
+	}
+	if neg {
+		pos--
+		buf[pos] = '-'
+	}
+	return string(buf[pos:])
 }
 
 // hexString formats b as "0x" and lower-case hex digits.

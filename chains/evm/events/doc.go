@@ -29,6 +29,8 @@
 // usually means the declared signature does not match what the contract
 // emits.
 //
+// All functions are safe for concurrent use; none keeps state.
+//
 // Types are bounded so that no declaration can make the decoder or
 // go-ethereum's reflection allocate without limit: types nest at most
 // MaxTypeDepth levels, and the smallest encoding of any declared argument list

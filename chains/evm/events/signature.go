@@ -48,10 +48,11 @@ const (
 //
 // The returned event's Sig is the canonical signature (e.g.
 // `Transfer(address,address,uint256)`) and its ID (topic 0) is the keccak256
-// of Sig. Errors quote the signature and the offending part: an unknown type,
-// more than 3 indexed arguments (4 for anonymous events), duplicate argument
-// names, unbalanced parentheses, a missing event name, or any other syntax
-// error.
+// of Sig. Types may nest at most MaxTypeDepth levels and the arguments'
+// smallest encoding may take at most MaxEncodedSize bytes. Errors quote the
+// signature and the offending part: an unknown type, more than 3 indexed
+// arguments (4 for anonymous events), duplicate argument names, unbalanced
+// parentheses, a missing event name, or any other syntax error.
 func ParseSignature(sig string) (abi.Event, error) {
 	d, err := parseDecl(sig)
 	if err != nil {

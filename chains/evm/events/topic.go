@@ -13,6 +13,9 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 )
 
+// two256 is 2^256, for two's complement.
+var two256 = new(big.Int).Lsh(big.NewInt(1), 256)
+
 // EncodeTopic turns a filter value written as a string (as it comes from
 // YAML) into the topic an indexed argument arg holds when it has that value.
 //

@@ -60,6 +60,18 @@ func (w *watcher) add(ctx context.Context, hash common.Hash) {
 
 func (w *watcher) remove(hash common.Hash) { delete(w.txs, hash) }
 
+// pooled asks about watched transactions the node just announced, so that
+// they show as pending at once.
+func (w *watcher) pooled(ctx context.Context, hashes []common.Hash) {
+	var list []*tracked
+	for _, h := range hashes {
+		if t := w.txs[h]; t != nil && !t.final && t.block == nil && t.status != feeds.StatusPending {
+			list = append(list, t)
+		}
+	}
+	w.refresh(ctx, list)
+}
+
 // refresh asks the node about transactions not known to be mined: a pooled
 // one is pending, a mined one is included (or failed), one unknown for
 // drop_after is dropped, and one whose sender used its nonce otherwise is

@@ -55,6 +55,8 @@ type Tx struct {
 
 	mu      sync.Mutex
 	changes []change
+	watched map[common.Hash]bool // what the hub asked for, for OnPending
+	seen    []common.Hash        // watched hashes the node announced as pooled
 	notify  chan struct{}
 }
 
@@ -68,7 +70,7 @@ func New(cfg Config, chain *evm.Chain, env plugins.Env) *Tx {
 	if cfg.Confirmations == 0 {
 		cfg.Confirmations = chain.Confirmations()
 	}
-	return &Tx{cfg: cfg, chain: chain, env: env, notify: make(chan struct{}, 1)}
+	return &Tx{cfg: cfg, chain: chain, env: env, notify: make(chan struct{}, 1), watched: map[common.Hash]bool{}}
 }
 
 // Watch is called by the hub for a tx: channel's first subscriber.
@@ -83,21 +85,44 @@ func (t *Tx) queue(channel string, watch bool) {
 	if !ok || chain != t.chain.Name() || len(hash) != 66 || !strings.HasPrefix(hash, "0x") {
 		return // another chain's
 	}
+	h := common.HexToHash(hash)
 	t.mu.Lock()
-	t.changes = append(t.changes, change{hash: common.HexToHash(hash), watch: watch})
+	t.changes = append(t.changes, change{hash: h, watch: watch})
+	if watch {
+		t.watched[h] = true
+	} else {
+		delete(t.watched, h)
+	}
 	t.mu.Unlock()
+	t.wake()
+}
+
+func (t *Tx) wake() {
 	select {
 	case t.notify <- struct{}{}:
 	default:
 	}
 }
 
-func (t *Tx) takeChanges() []change {
+// pooled hears the node announce a transaction entering its pool.
+func (t *Tx) pooled(h common.Hash) {
+	t.mu.Lock()
+	hit := t.watched[h]
+	if hit {
+		t.seen = append(t.seen, h)
+	}
+	t.mu.Unlock()
+	if hit {
+		t.wake()
+	}
+}
+
+func (t *Tx) take() ([]change, []common.Hash) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	out := t.changes
-	t.changes = nil
-	return out
+	c, s := t.changes, t.seen
+	t.changes, t.seen = nil, nil
+	return c, s
 }
 
 // Run follows the watched transactions until ctx ends.
@@ -105,6 +130,7 @@ func (t *Tx) Run(ctx context.Context, h *plugins.Host) error {
 	sub := t.chain.Subscribe()
 	defer sub.Close()
 	w := newWatcher(t.cfg, t.chain, h)
+	defer t.chain.OnPending(t.pooled)()
 	if t.env.Interest != nil {
 		cancel := t.env.Interest("tx", t)
 		defer cancel()
@@ -117,13 +143,15 @@ func (t *Tx) Run(ctx context.Context, h *plugins.Host) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.notify:
-			for _, c := range t.takeChanges() {
+			changes, seen := t.take()
+			for _, c := range changes {
 				if c.watch {
 					w.add(ctx, c.hash)
 				} else {
 					w.remove(c.hash)
 				}
 			}
+			w.pooled(ctx, seen)
 		case ev := <-sub.Events():
 			h.Ready()
 			w.handle(ctx, ev)
