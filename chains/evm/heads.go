@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/ethereum/go-ethereum/common"
 )
 
 // HeadEvent is one step of a chain's canonical history, in order: exactly
@@ -85,6 +87,8 @@ func (c *Chain) Head() (*Block, bool) {
 type tracker struct {
 	c    *Chain
 	ring []BlockRef // contiguous, ascending, at most reorg_depth
+	// oldestParent is the parent hash of ring[0].
+	oldestParent common.Hash
 
 	mu   sync.Mutex
 	head *Block
@@ -96,12 +100,20 @@ func (t *tracker) init(c *Chain) {
 	t.subs = map[*Subscription]struct{}{}
 }
 
-// at returns the held block at number n.
+// at returns the held block at number n, or the parent of the oldest
+// held block (whose hash is known too).
 func (t *tracker) at(n uint64) (BlockRef, bool) {
-	if len(t.ring) == 0 || n < t.ring[0].Number || n > t.ring[len(t.ring)-1].Number {
+	if len(t.ring) == 0 || n > t.ring[len(t.ring)-1].Number {
 		return BlockRef{}, false
 	}
-	return t.ring[n-t.ring[0].Number], true
+	first := t.ring[0].Number
+	if n+1 == first && first > 0 {
+		return BlockRef{Number: n, Hash: t.oldestParent}, true
+	}
+	if n < first {
+		return BlockRef{}, false
+	}
+	return t.ring[n-first], true
 }
 
 // known reports whether the block is canonical and held.
@@ -110,9 +122,13 @@ func (t *tracker) known(n uint64, hash [32]byte) bool {
 	return ok && r.Hash == hash
 }
 
-func (t *tracker) push(r BlockRef) {
-	t.ring = append(t.ring, r)
+func (t *tracker) push(b *Block) {
+	if len(t.ring) == 0 {
+		t.oldestParent = b.ParentHash
+	}
+	t.ring = append(t.ring, b.Ref())
 	if over := len(t.ring) - t.c.cfg.ReorgDepth; over > 0 {
+		t.oldestParent = t.ring[over-1].Hash
 		t.ring = append(t.ring[:0], t.ring[over:]...)
 	}
 }
@@ -124,13 +140,13 @@ func (t *tracker) push(r BlockRef) {
 func (t *tracker) advance(ctx context.Context, cn *conn, b *Block, received time.Time) error {
 	c := t.c
 	if len(t.ring) == 0 {
-		t.push(b.Ref())
+		t.push(b)
 		return t.emit(ctx, HeadEvent{Block: b, Received: received})
 	}
 	if t.known(b.Number, b.Hash) {
 		return nil
 	}
-	if b.Number < t.ring[0].Number {
+	if b.Number+1 < t.ring[0].Number || b.Number+1 == t.ring[0].Number && b.Hash == t.oldestParent {
 		// Older than anything held: a lagging endpoint, not a reorg.
 		c.log.Debug("ignoring a head older than the held blocks", "number", b.Number, "oldest_held", t.ring[0].Number)
 		return nil
@@ -161,7 +177,7 @@ func (t *tracker) advance(ctx context.Context, cn *conn, b *Block, received time
 			ancestor = &r
 			break
 		}
-		if pn < t.ring[0].Number {
+		if pn+1 < t.ring[0].Number {
 			deep = true
 			break
 		}
@@ -204,7 +220,7 @@ func (t *tracker) advance(ctx context.Context, cn *conn, b *Block, received time
 			return err
 		}
 	case ancestor != nil && ancestor.Number < last.Number:
-		keep := int(ancestor.Number - t.ring[0].Number + 1)
+		keep := int(ancestor.Number + 1 - t.ring[0].Number) // 0 when the ancestor is the oldest's parent
 		old := append([]BlockRef(nil), t.ring[keep:]...)
 		t.ring = t.ring[:keep]
 		if err := t.reorg(ctx, old, newRefs, received); err != nil {
@@ -217,7 +233,7 @@ func (t *tracker) advance(ctx context.Context, cn *conn, b *Block, received time
 		}
 	}
 	for _, s := range segment {
-		t.push(s.Ref())
+		t.push(s)
 		if err := t.emit(ctx, HeadEvent{Block: s, Received: received}); err != nil {
 			return err
 		}

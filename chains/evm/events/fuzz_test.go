@@ -103,6 +103,13 @@ func FuzzDecode(f *testing.F) {
 		0: {alice, bob, big.NewInt(1)},
 		1: {carol, alice, bob, []*big.Int{big.NewInt(1), big.NewInt(2)}, []*big.Int{maxU256}},
 		2: {alice, bob, big.NewInt(-5), big.NewInt(5), big.NewInt(1), big.NewInt(2), big.NewInt(-887272)},
+		3: {true, [4]byte{0xde, 0xad, 0xbe, 0xef}, []byte("bytes"), "héllo", int8(-128), uint8(255), common.Hash{2},
+			[2]common.Address{alice, bob}, [2]string{"x", ""}, [][2]*big.Int{{big.NewInt(1), big.NewInt(2)}},
+			[][]string{{"a", "bc"}, {}}, big.NewInt(-1), maxU256, [24]byte{1}, int16(-300), uint64(1 << 63)},
+		4: {common.Hash{3}, orderT{Maker: alice, Amount: big.NewInt(100)}, []fillT{{Token: bob, Amount: big.NewInt(1)}},
+			nestedT{Inner: innerT{X: 7, Arg1: true}, S: "nested"},
+			[2]dynT{{Name: "first", Ids: []*big.Int{big.NewInt(9)}, Owner: alice}, {Name: "", Ids: nil, Owner: bob}}},
+		5: {"alice", []byte{1}, common.Hash{4}, common.Hash{5}, [2]*big.Int{big.NewInt(1), big.NewInt(2)}},
 		6: {alice, big.NewInt(3), common.Hash{1}, true},
 	}
 	for i, ev := range evs {
@@ -131,8 +138,25 @@ func FuzzDecode(f *testing.F) {
 			topics = append(topics, common.BytesToHash(rawTopics[:32]))
 			rawTopics = rawTopics[32:]
 		}
-		if which&0x80 == 0 && !ev.Anonymous && len(topics) > 0 {
-			topics[0] = ev.ID
+		if which&0x80 == 0 {
+			// Mostly explore the data: the right number of topics, with
+			// the event's ID first.
+			want := 0
+			if !ev.Anonymous {
+				want++
+			}
+			for _, in := range ev.Inputs {
+				if in.Indexed {
+					want++
+				}
+			}
+			for len(topics) < want {
+				topics = append(topics, common.Hash{})
+			}
+			topics = topics[:want]
+			if !ev.Anonymous {
+				topics[0] = ev.ID
+			}
 		}
 		got, err := Decode(ev, topics, data)
 		if err != nil {

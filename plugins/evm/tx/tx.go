@@ -125,6 +125,19 @@ func (t *Tx) take() ([]change, []common.Hash) {
 	return c, s
 }
 
+// apply takes the queued watch changes and pool announcements.
+func (t *Tx) apply(ctx context.Context, w *watcher) {
+	changes, seen := t.take()
+	for _, c := range changes {
+		if c.watch {
+			w.add(ctx, c.hash)
+		} else {
+			w.remove(c.hash)
+		}
+	}
+	w.pooled(ctx, seen)
+}
+
 // Run follows the watched transactions until ctx ends.
 func (t *Tx) Run(ctx context.Context, h *plugins.Host) error {
 	sub := t.chain.Subscribe()
@@ -143,16 +156,10 @@ func (t *Tx) Run(ctx context.Context, h *plugins.Host) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.notify:
-			changes, seen := t.take()
-			for _, c := range changes {
-				if c.watch {
-					w.add(ctx, c.hash)
-				} else {
-					w.remove(c.hash)
-				}
-			}
-			w.pooled(ctx, seen)
+			t.apply(ctx, w)
 		case ev := <-sub.Events():
+			// Watches made before this block was announced apply to it.
+			t.apply(ctx, w)
 			h.Ready()
 			w.handle(ctx, ev)
 		}

@@ -62,7 +62,8 @@ type scanner struct {
 	tokens  []common.Address
 	conf    *evm.Confirmer[pending]
 	head    uint64
-	fresh   []*wallet // newly watched: balance baseline to read
+	last    common.Hash // the last block processed
+	fresh   []*wallet   // newly watched: balance baseline to read
 }
 
 func newScanner(cfg Config, chain *evm.Chain, h *plugins.Host) *scanner {
@@ -94,15 +95,16 @@ func (s *scanner) unwatch(a common.Address) {
 }
 
 // baselines reads the native balance of newly watched addresses at the
-// head, so later changes have a delta; it goes into the snapshot only.
-func (s *scanner) baselines(ctx context.Context) {
+// block with hash (the last block processed, so that the next change has a
+// delta); it goes into the snapshot only. With no block processed yet it
+// waits for the first one.
+func (s *scanner) baselines(ctx context.Context, at common.Hash) {
 	if len(s.fresh) == 0 || !s.cfg.Native {
 		s.fresh = nil
 		return
 	}
-	head, ok := s.chain.Head()
-	if !ok {
-		return // read with the first block
+	if at == (common.Hash{}) {
+		return
 	}
 	var addrs []common.Address
 	var ws []*wallet
@@ -111,13 +113,12 @@ func (s *scanner) baselines(ctx context.Context) {
 			addrs, ws = append(addrs, w.addr), append(ws, w)
 		}
 	}
-	bals, err := s.chain.Balances(ctx, addrs, head.Hash)
+	s.fresh = nil
+	bals, err := s.chain.Balances(ctx, addrs, at)
 	if err != nil {
 		s.h.Logger().Warn("reading balances of newly watched addresses; deltas start with the next change", "error", err)
-		s.fresh = nil
 		return
 	}
-	s.fresh = nil
 	for i, w := range ws {
 		if _, known := w.balances[native]; !known {
 			w.balances[native] = bals[i]
@@ -159,7 +160,7 @@ func (s *scanner) handle(ctx context.Context, ev evm.HeadEvent) error {
 		delay = min(2*delay, 5*time.Second)
 		s.h.Alive()
 	}
-	s.head = b.Number
+	s.head, s.last = b.Number, b.Hash
 	for _, inc := range s.conf.Confirmed(b.Number) {
 		for _, p := range inc.Items {
 			p.ev.Status = feeds.StatusConfirmed
@@ -198,7 +199,7 @@ func (s *scanner) reorg(r *evm.Reorg) {
 // nothing twice.
 func (s *scanner) block(ctx context.Context, b *evm.Block) error {
 	if len(s.fresh) > 0 {
-		s.baselines(ctx)
+		s.baselines(ctx, b.ParentHash)
 	}
 	if len(s.watched) == 0 {
 		return nil

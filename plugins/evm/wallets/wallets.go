@@ -115,6 +115,22 @@ func (w *Wallets) takeChanges() []change {
 	return out
 }
 
+// apply takes the queued watch changes.
+func (w *Wallets) apply(ctx context.Context, s *scanner) {
+	changes := w.takeChanges()
+	if len(changes) == 0 {
+		return
+	}
+	for _, ch := range changes {
+		if ch.watch {
+			s.watch(ch.addr, false)
+		} else {
+			s.unwatch(ch.addr)
+		}
+	}
+	s.baselines(ctx, s.last)
+}
+
 // Run watches until ctx ends.
 func (w *Wallets) Run(ctx context.Context, h *plugins.Host) error {
 	sub := w.chain.Subscribe()
@@ -135,15 +151,10 @@ func (w *Wallets) Run(ctx context.Context, h *plugins.Host) error {
 		case <-ctx.Done():
 			return nil
 		case <-w.notify:
-			for _, ch := range w.takeChanges() {
-				if ch.watch {
-					s.watch(ch.addr, false)
-				} else {
-					s.unwatch(ch.addr)
-				}
-			}
-			s.baselines(ctx)
+			w.apply(ctx, s)
 		case ev := <-sub.Events():
+			// Watches made before this block was announced apply to it.
+			w.apply(ctx, s)
 			h.Ready()
 			if err := s.handle(ctx, ev); err != nil {
 				if ctx.Err() != nil {
