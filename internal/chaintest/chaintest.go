@@ -206,6 +206,31 @@ func (w *Watch) Updates() []json.RawMessage {
 	return append([]json.RawMessage(nil), w.updates...)
 }
 
+// States returns the snapshot received on subscribing (when there was one)
+// followed by the updates: for a channel that is new when subscribed to,
+// the whole history, wherever the subscription started relative to the
+// first publication.
+func (w *Watch) States() []json.RawMessage {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []json.RawMessage
+	if w.snap != nil {
+		out = append(out, w.snap)
+	}
+	return append(out, w.updates...)
+}
+
+// WaitForStates is WaitFor over States.
+func (w *Watch) WaitForStates(t testing.TB, what string, cond func([]json.RawMessage) bool) []json.RawMessage {
+	t.Helper()
+	var got []json.RawMessage
+	w.WaitFor(t, what, func([]json.RawMessage) bool {
+		got = w.States()
+		return cond(got)
+	})
+	return got
+}
+
 // Snapshot waits (up to 10 s) for the subscription's snapshot and returns it.
 func (w *Watch) Snapshot(t testing.TB) json.RawMessage {
 	t.Helper()
