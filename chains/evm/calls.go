@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"strings"
 	"sync"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -56,6 +57,18 @@ func (c *Chain) Balances(ctx context.Context, addrs []common.Address, hash commo
 		res[i] = out[i].ToInt()
 	}
 	return res, nil
+}
+
+// IsStateUnavailable reports whether err says the node no longer has the
+// state of the block asked about (a pruning, non-archive node keeps only
+// recent states, about 128 blocks for go-ethereum).
+func IsStateUnavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	m := err.Error()
+	return strings.Contains(m, "historical state") || strings.Contains(m, "missing trie node") ||
+		strings.Contains(m, "state is not available") || strings.Contains(m, "state not available")
 }
 
 // CallMsg is one read-only contract call.

@@ -32,6 +32,8 @@ type Options struct {
 	Endpoint func(dev *devchain.Chain) string
 	// Confirmations of the chain; default 3.
 	Confirmations int
+	// MaxBackfill of the chain; default 256.
+	MaxBackfill int
 	// Extra is YAML appended to the configuration: feeds:, channels: …
 	Extra string
 }
@@ -79,6 +81,9 @@ func Start(t testing.TB, opts Options) *Env {
 	if opts.Confirmations == 0 {
 		opts.Confirmations = 3
 	}
+	if opts.MaxBackfill == 0 {
+		opts.MaxBackfill = 256
+	}
 	endpoint := dev.WSURL()
 	if opts.Endpoint != nil {
 		endpoint = opts.Endpoint(dev)
@@ -94,11 +99,12 @@ chains:
     chain_id: %d
     endpoints: [%q]
     confirmations: %d
+    max_backfill: %d
     poll_interval: 100ms
     request_timeout: 5s
     backoff_initial: 10ms
     backoff_max: 200ms
-%s`, dev.ChainID().Uint64(), endpoint, opts.Confirmations, opts.Extra)
+%s`, dev.ChainID().Uint64(), endpoint, opts.Confirmations, opts.MaxBackfill, opts.Extra)
 	path := filepath.Join(t.TempDir(), "feedd.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)

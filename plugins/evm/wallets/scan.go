@@ -462,6 +462,12 @@ func (s *scanner) balances(ctx context.Context, b *evm.Block, base feeds.WalletE
 			ws, addrs = append(ws, w), append(addrs, w.addr)
 		}
 		bals, err := s.chain.Balances(ctx, addrs, b.Hash)
+		if evm.IsStateUnavailable(err) {
+			// Too far behind for a pruning node: the next block whose
+			// state is there reports the change, with the summed delta.
+			s.h.Logger().Warn("the node no longer has this block's state; its balance changes show with a later block", "block", b.Number, "error", err)
+			return out, nil
+		}
 		if err != nil {
 			return nil, err
 		}
