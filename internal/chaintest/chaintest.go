@@ -20,6 +20,7 @@ import (
 	"github.com/feedd/feedd/channels/client"
 	"github.com/feedd/feedd/internal/daemon"
 	"github.com/feedd/feedd/internal/devchain"
+	"github.com/feedd/feedd/internal/telemetry"
 	_ "github.com/feedd/feedd/plugins/all" // the plugin types
 )
 
@@ -36,6 +37,8 @@ type Options struct {
 	MaxBackfill int
 	// Extra is YAML appended to the configuration: feeds:, channels: …
 	Extra string
+	// Telemetry is handed to the daemon (tests pass in-memory exporters).
+	Telemetry telemetry.Options
 }
 
 // Env is a running dev chain and daemon.
@@ -110,7 +113,7 @@ chains:
 		t.Fatal(err)
 	}
 	logs := &Buffer{}
-	d, err := daemon.New(daemon.Options{ConfigPath: path, LogOutput: logs})
+	d, err := daemon.New(daemon.Options{ConfigPath: path, LogOutput: logs, Telemetry: opts.Telemetry})
 	if err != nil {
 		t.Fatalf("daemon: %v\nconfig:\n%s", err, cfg)
 	}

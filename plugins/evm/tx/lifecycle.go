@@ -102,13 +102,13 @@ func (w *watcher) refresh(ctx context.Context, list []*tracked) {
 			}
 			if now.Sub(t.unseenSince) >= w.cfg.DropAfter {
 				t.final = true
-				w.publish(t, feeds.StatusDropped)
+				w.publish(ctx, t, feeds.StatusDropped)
 			}
 		case tx.BlockHash == nil:
 			t.unseenSince = time.Time{}
 			t.tx = tx
 			if t.status != feeds.StatusPending {
-				w.publish(t, feeds.StatusPending)
+				w.publish(ctx, t, feeds.StatusPending)
 			}
 		default:
 			t.unseenSince = time.Time{}
@@ -134,7 +134,7 @@ func (w *watcher) replacedUnseen(ctx context.Context, t *tracked) bool {
 		return false
 	}
 	t.final = true
-	w.publish(t, feeds.StatusReplaced)
+	w.publish(ctx, t, feeds.StatusReplaced)
 	return true
 }
 
@@ -149,7 +149,7 @@ func (w *watcher) handle(ctx context.Context, ev evm.HeadEvent) {
 		for _, t := range w.txs {
 			if t.block != nil && gone[t.block.Hash] {
 				t.block, t.failed, t.errMsg, t.final = nil, false, "", false
-				w.publish(t, feeds.StatusReorged)
+				w.publish(ctx, t, feeds.StatusReorged)
 				t.status = feeds.StatusPending // back in the pool until mined again
 			}
 		}
@@ -182,7 +182,7 @@ func (w *watcher) handle(ctx context.Context, ev evm.HeadEvent) {
 		}
 		if t := bySender[tx.From][tx.Nonce]; t != nil && t.hash != tx.Hash {
 			t.final, t.replacedBy = true, strings.ToLower(tx.Hash.Hex())
-			w.publish(t, feeds.StatusReplaced)
+			w.publish(ctx, t, feeds.StatusReplaced)
 		}
 	}
 	w.included(ctx, mined, refs)
@@ -195,9 +195,9 @@ func (w *watcher) handle(ctx context.Context, ev evm.HeadEvent) {
 			if evm.Depth(b.Number, t.block.Number) >= w.cfg.Confirmations {
 				t.final = true
 				if t.failed {
-					w.publish(t, feeds.StatusFailed)
+					w.publish(ctx, t, feeds.StatusFailed)
 				} else {
-					w.publish(t, feeds.StatusConfirmed)
+					w.publish(ctx, t, feeds.StatusConfirmed)
 				}
 			}
 		default:
@@ -235,14 +235,14 @@ func (w *watcher) included(ctx context.Context, list []*tracked, refs []evm.Bloc
 		if r.Status == 0 {
 			t.failed = true
 			t.errMsg = w.revertReason(ctx, t)
-			w.publish(t, feeds.StatusFailed)
+			w.publish(ctx, t, feeds.StatusFailed)
 		} else {
-			w.publish(t, feeds.StatusIncluded)
+			w.publish(ctx, t, feeds.StatusIncluded)
 		}
 		if evm.Depth(w.head, ref.Number) >= w.cfg.Confirmations {
 			t.final = true
 			if !t.failed {
-				w.publish(t, feeds.StatusConfirmed)
+				w.publish(ctx, t, feeds.StatusConfirmed)
 			}
 		}
 	}
@@ -288,7 +288,7 @@ func (w *watcher) parent(ctx context.Context, hash common.Hash) (common.Hash, er
 
 // publish records status and sends it to the transaction's channel and, when
 // configured, the sender's wallet channel.
-func (w *watcher) publish(t *tracked, status string) {
+func (w *watcher) publish(ctx context.Context, t *tracked, status string) {
 	t.status = status
 	ts := w.h.Clock().Now().UnixMilli()
 	p := feeds.TxStatus{Chain: w.chain.Name(), Hash: strings.ToLower(t.hash.Hex()), Status: status, ReplacedBy: t.replacedBy, TS: ts}
@@ -305,7 +305,7 @@ func (w *watcher) publish(t *tracked, status string) {
 		nonce := t.tx.Nonce
 		p.Nonce = &nonce
 	}
-	w.h.Emit(feeds.Publication{Kind: "tx", Channel: "tx:" + w.chain.Name() + ":" + p.Hash, Data: p})
+	w.h.EmitContext(ctx, feeds.Publication{Kind: "tx", Channel: "tx:" + w.chain.Name() + ":" + p.Hash, Data: p})
 	if !w.cfg.WalletEvents || t.tx == nil {
 		return
 	}
@@ -321,5 +321,5 @@ func (w *watcher) publish(t *tracked, status string) {
 	if t.tx.Value != nil {
 		ev.Value = t.tx.Value.String()
 	}
-	w.h.Emit(feeds.Publication{Kind: "wallet", Channel: "wallet:" + p.From, Data: ev})
+	w.h.EmitContext(ctx, feeds.Publication{Kind: "wallet", Channel: "wallet:" + p.From, Data: ev})
 }

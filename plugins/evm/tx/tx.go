@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/feedd/feedd/chains/evm"
 	"github.com/feedd/feedd/plugins"
@@ -67,6 +68,9 @@ type change struct {
 
 // New returns an instance of cfg on chain.
 func New(cfg Config, chain *evm.Chain, env plugins.Env) *Tx {
+	if env.Tracer == nil {
+		env.Tracer = noop.NewTracerProvider().Tracer("")
+	}
 	if cfg.Confirmations == 0 {
 		cfg.Confirmations = chain.Confirmations()
 	}
@@ -161,7 +165,9 @@ func (t *Tx) Run(ctx context.Context, h *plugins.Host) error {
 			// Watches made before this block was announced apply to it.
 			t.apply(ctx, w)
 			h.Ready()
-			w.handle(ctx, ev)
+			sctx, span := evm.StartSpan(ctx, t.env.Tracer, "evm.tx.block", t.chain.Name(), ev)
+			w.handle(sctx, ev)
+			span.End()
 		}
 	}
 }

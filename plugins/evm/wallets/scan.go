@@ -132,7 +132,7 @@ func (s *scanner) baselines(ctx context.Context, at common.Hash) {
 func (s *scanner) handle(ctx context.Context, ev evm.HeadEvent) error {
 	switch {
 	case ev.Reorg != nil:
-		s.reorg(ev.Reorg)
+		s.reorg(ctx, ev.Reorg)
 		return nil
 	case ev.Gap != nil:
 		s.h.Logger().Warn("blocks skipped by the chain; wallet events in them are not reported", "from", ev.Gap.From, "to", ev.Gap.To)
@@ -165,7 +165,7 @@ func (s *scanner) handle(ctx context.Context, ev evm.HeadEvent) error {
 		for _, p := range inc.Items {
 			p.ev.Status = feeds.StatusConfirmed
 			p.ev.Confirmations = evm.Depth(b.Number, p.ev.Block)
-			s.publish(p.w, p.ev)
+			s.publish(ctx, p.w, p.ev)
 		}
 	}
 	s.h.Alive()
@@ -174,7 +174,7 @@ func (s *scanner) handle(ctx context.Context, ev evm.HeadEvent) error {
 
 // reorg republishes as removed every event of the replaced blocks, newest
 // first, and restores the balances they changed.
-func (s *scanner) reorg(r *evm.Reorg) {
+func (s *scanner) reorg(ctx context.Context, r *evm.Reorg) {
 	removed := s.conf.Removed(r.Old)
 	for i := len(removed) - 1; i >= 0; i-- {
 		items := removed[i].Items
@@ -189,7 +189,7 @@ func (s *scanner) reorg(r *evm.Reorg) {
 					p.w.balances[p.ev.Asset] = bal.Sub(bal, delta)
 				}
 			}
-			s.publish(p.w, p.ev)
+			s.publish(ctx, p.w, p.ev)
 		}
 	}
 }
@@ -296,7 +296,7 @@ func (s *scanner) block(ctx context.Context, b *evm.Block) error {
 				p.w.decimals[p.ev.Asset] = *p.ev.Decimals
 			}
 		}
-		s.publish(p.w, p.ev)
+		s.publish(ctx, p.w, p.ev)
 	}
 	return nil
 }
@@ -541,7 +541,7 @@ func lower(a common.Address) string { return strings.ToLower(a.Hex()) }
 
 // publish keeps ev among w's recent events (replacing an earlier status of
 // the same event) and sends it to the wallet's channel.
-func (s *scanner) publish(w *wallet, ev feeds.WalletEvent) {
+func (s *scanner) publish(ctx context.Context, w *wallet, ev feeds.WalletEvent) {
 	k := key(ev)
 	found := false
 	for i := range w.recent {
@@ -556,7 +556,7 @@ func (s *scanner) publish(w *wallet, ev feeds.WalletEvent) {
 			w.recent = append(w.recent[:0], w.recent[over:]...)
 		}
 	}
-	s.h.Emit(feeds.Publication{Kind: "wallet", Channel: "wallet:" + w.hex, Data: ev, Snapshot: s.snapshot(w)})
+	s.h.EmitContext(ctx, feeds.Publication{Kind: "wallet", Channel: "wallet:" + w.hex, Data: ev, Snapshot: s.snapshot(w)})
 }
 
 // Snapshot is what a new wallet:<address> subscriber gets from this chain:

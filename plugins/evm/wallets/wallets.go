@@ -15,6 +15,7 @@ import (
 	"sync"
 
 	"github.com/ethereum/go-ethereum/common"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/feedd/feedd/chains/evm"
 	"github.com/feedd/feedd/feeds"
@@ -84,6 +85,9 @@ type change struct {
 
 // New returns an instance of cfg on chain.
 func New(cfg Config, chain *evm.Chain, env plugins.Env) *Wallets {
+	if env.Tracer == nil {
+		env.Tracer = noop.NewTracerProvider().Tracer("")
+	}
 	return &Wallets{cfg: cfg, chain: chain, env: env, notify: make(chan struct{}, 1)}
 }
 
@@ -156,7 +160,10 @@ func (w *Wallets) Run(ctx context.Context, h *plugins.Host) error {
 			// Watches made before this block was announced apply to it.
 			w.apply(ctx, s)
 			h.Ready()
-			if err := s.handle(ctx, ev); err != nil {
+			sctx, span := evm.StartSpan(ctx, w.env.Tracer, "evm.wallets.block", w.chain.Name(), ev)
+			err := s.handle(sctx, ev)
+			span.End()
+			if err != nil {
 				if ctx.Err() != nil {
 					return nil
 				}
