@@ -17,6 +17,25 @@ type Chain interface {
 	Run(ctx context.Context) error
 }
 
+// ChainStatus is what a chain reports at GET /api/v1/chains.
+type ChainStatus struct {
+	Name string `json:"name"`
+	Type string `json:"type"`
+	// Endpoint is the endpoint in use (scheme and host), "" while
+	// disconnected.
+	Endpoint string `json:"endpoint"`
+	// Head is the newest block (or slot) followed; HeadTime its timestamp
+	// in Unix milliseconds; both 0 before the first.
+	Head     uint64 `json:"head"`
+	HeadHash string `json:"head_hash,omitempty"`
+	HeadTime int64  `json:"head_time"`
+}
+
+// StatusReporter is implemented by chains that report their state.
+type StatusReporter interface {
+	ChainStatus() ChainStatus
+}
+
 // ChainSpec is one chains: entry, validated.
 type ChainSpec struct {
 	// Name is the chain's name in channels and in the feeds' chain key.

@@ -122,6 +122,15 @@ func (c *Chain) Connected() string {
 	return c.conn.endpoint
 }
 
+// ChainStatus reports the endpoint in use and the head.
+func (c *Chain) ChainStatus() plugins.ChainStatus {
+	st := plugins.ChainStatus{Name: c.name, Type: "evm", Endpoint: c.Connected()}
+	if b, ok := c.Head(); ok {
+		st.Head, st.HeadHash, st.HeadTime = b.Number, b.Hash.Hex(), int64(b.Time)*1000
+	}
+	return st
+}
+
 // Run connects to the endpoints (WebSocket ones first, then the others in
 // order), follows the head on the first that works, and fails over to the
 // next when it fails, waiting with backoff after a round in which every

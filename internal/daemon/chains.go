@@ -58,6 +58,19 @@ func (cs *chainSet) lookup(name string) (plugins.Chain, error) {
 	return nil, fmt.Errorf("chain %q is not running (running: %s; chains change only with a restart)", name, strings.Join(names, ", "))
 }
 
+// status reports every chain, in configuration order.
+func (cs *chainSet) status() []plugins.ChainStatus {
+	out := []plugins.ChainStatus{}
+	for _, s := range cs.specs {
+		st := plugins.ChainStatus{Name: s.Name, Type: s.Type}
+		if r, ok := cs.byName[s.Name].(plugins.StatusReporter); ok {
+			st = r.ChainStatus()
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
 // start runs every chain until stop; a chain whose Run fails is run again
 // after a backoff.
 func (cs *chainSet) start(ctx context.Context) {

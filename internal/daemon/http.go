@@ -17,6 +17,9 @@ func (d *Daemon) routes() *http.ServeMux {
 	mux.HandleFunc("GET /api/v1/sources", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"sources": nonNil(d.sup.Status())})
 	})
+	mux.HandleFunc("GET /api/v1/chains", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"chains": d.chains.status()})
+	})
 	d.chsrv.Register(mux)
 	if h := d.tel.MetricsHandler(); h != nil {
 		mux.Handle("GET /metrics", h)

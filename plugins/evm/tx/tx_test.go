@@ -3,6 +3,7 @@ package tx_test
 import (
 	"encoding/json"
 	"math/big"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -190,5 +191,40 @@ func TestReorged(t *testing.T) {
 	if got[1].BlockHash != r.BlockHash.Hex() || got[2].Block != nil || got[3].BlockHash != r2.BlockHash.Hex() {
 		t.Errorf("blocks: included in %s, reorged %+v, included again in %s; want %s then %s",
 			got[1].BlockHash, got[2], got[3].BlockHash, r.BlockHash.Hex(), r2.BlockHash.Hex())
+	}
+}
+
+func TestChainsAPI(t *testing.T) {
+	env := start(t)
+	head := env.Commit(t)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get("http://" + env.Daemon.Addr().String() + "/api/v1/chains")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body struct {
+			Chains []struct {
+				Name, Type, Endpoint string
+				Head                 uint64
+				HeadHash             string `json:"head_hash"`
+			}
+		}
+		err = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(body.Chains) != 1 {
+			t.Fatalf("chains %+v", body.Chains)
+		}
+		c := body.Chains[0]
+		if c.Name == "devnet" && c.Type == "evm" && strings.HasPrefix(c.Endpoint, "ws://127.0.0.1:") && c.HeadHash == head.Hex() {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("chain status %+v, want head %s", c, head.Hex())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
