@@ -44,7 +44,7 @@ func newMetrics(m metric.Meter, c *Chain) (*metrics, error) {
 	if err != nil {
 		return nil, err
 	}
-	connected, err := m.Int64ObservableGauge("feedd.chain.connected", metric.WithUnit("1"), metric.WithDescription("1 while an endpoint of the chain is connected"))
+	connected, err := m.Int64ObservableGauge("feedd.chain.connected", metric.WithDescription("1 while an endpoint of the chain is connected"))
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package tx_test
 
 import (
 	"encoding/json"
+	"io"
 	"math/big"
 	"net/http"
 	"strings"
@@ -194,9 +195,23 @@ func TestReorged(t *testing.T) {
 	}
 }
 
-func TestChainsAPI(t *testing.T) {
+func TestChainsAPIAndMetrics(t *testing.T) {
 	env := start(t)
 	head := env.Commit(t)
+	defer func() {
+		resp, err := http.Get("http://" + env.Daemon.Addr().String() + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		for _, name := range []string{"feedd_chain_head{", "feedd_chain_head_lag_seconds{", "feedd_chain_connected{", "feedd_rpc_duration_seconds_bucket{",
+			`feedd_chain_head{chain="devnet"`} {
+			if !strings.Contains(string(body), name) {
+				t.Errorf("/metrics lacks %s", name)
+			}
+		}
+	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		resp, err := http.Get("http://" + env.Daemon.Addr().String() + "/api/v1/chains")
