@@ -6,15 +6,19 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X main.buildVersion=$(VERSION)
 TEST_FLAGS ?= -race -timeout 8m
 
-.PHONY: all build run test lint vet fmt bench bench-go docs tidy clean
+.PHONY: all build run run-default test lint vet fmt bench bench-go docs tidy clean
 
 all: build
 
-build: ## build bin/feedd and bin/feedctl
+build: ## build bin/feedd, bin/feedctl and bin/devchain
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/feedd ./cmd/feedd
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/feedctl ./cmd/feedctl
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/devchain ./cmd/devchain
 
-run: build ## run the daemon on its embedded defaults (Ctrl-C stops it)
+run: build ## a local dev chain with traffic in the background, the daemon on configs/devnet.yaml (Ctrl-C stops both)
+	BIN=$(BIN) $(if $(CONFIG),CONFIG=$(CONFIG)) ./scripts/devnet.sh
+
+run-default: build ## run the daemon on its embedded defaults, no chain (Ctrl-C stops it)
 	./$(BIN)/feedd run $(if $(CONFIG),-c $(CONFIG))
 
 test: lint ## every test, with the race detector

@@ -225,6 +225,16 @@ func Start(ctx context.Context, opts Options) (*Chain, error) {
 	if err != nil {
 		return nil, err
 	}
+	if port != 0 {
+		// Fail now if the port is taken: go-ethereum opens its RPC
+		// endpoints in node.Start, after eth.New has started the pool and
+		// chain goroutines, which a failed node.Start never stops.
+		l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+		if err != nil {
+			return nil, fmt.Errorf("devchain: Addr %q: %w", opts.Addr, err)
+		}
+		l.Close()
+	}
 
 	accounts := make([]Account, n+1)
 	for i := range accounts {
@@ -261,7 +271,7 @@ func Start(ctx context.Context, opts Options) (*Chain, error) {
 		BatchRequestLimit:    node.DefaultConfig.BatchRequestLimit,
 		BatchResponseMaxSize: node.DefaultConfig.BatchResponseMaxSize,
 		HTTPBodyLimit:        node.DefaultConfig.HTTPBodyLimit,
-		Logger:               gethlog.NewLogger(logger.Handler()),
+		Logger:               gethlog.NewLogger(quietHandler{logger.Handler()}),
 	}
 
 	ethConf := ethconfig.Defaults
@@ -378,6 +388,29 @@ func (c *Chain) initTxIndex(ctx context.Context) error {
 	return nil
 }
 
+// quietHandler drops the node's warning that p2p is off, which it is on
+// purpose.
+type quietHandler struct{ slog.Handler }
+
+// p2pOffMessage is what go-ethereum's p2p server logs at Warn when it
+// neither dials nor listens.
+const p2pOffMessage = "P2P server will be useless, neither dialing nor listening"
+
+func (h quietHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == p2pOffMessage {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h quietHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return quietHandler{h.Handler.WithAttrs(attrs)}
+}
+
+func (h quietHandler) WithGroup(name string) slog.Handler {
+	return quietHandler{h.Handler.WithGroup(name)}
+}
+
 // parseAddr splits Options.Addr into the node's host and port.
 func parseAddr(addr string) (string, int, error) {
 	if addr == "" {
@@ -396,6 +429,16 @@ func parseAddr(addr string) (string, int, error) {
 		host = "0.0.0.0"
 	}
 	return host, int(port), nil
+}
+
+// DeriveAccount returns account i of seed ("" means DefaultSeed) without a
+// chain: Accounts()[i] of a chain started with that Options.Seed. Programs
+// that talk to a dev chain over RPC sign with it.
+func DeriveAccount(seed string, i int) Account {
+	if seed == "" {
+		seed = DefaultSeed
+	}
+	return deriveAccount(seed, i)
 }
 
 // deriveAccount returns account i of seed: its key is keccak256(seed "/" i),

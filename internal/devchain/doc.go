@@ -5,7 +5,8 @@
 // service, the filter API (eth_subscribe newHeads/logs, eth_newFilter, ...)
 // and a catalyst.SimulatedBeacon driving block production — with an
 // in-memory database, no p2p networking, and JSON-RPC served over HTTP and
-// WebSocket on one random port of 127.0.0.1. Starting one takes tens of
+// WebSocket on one port of 127.0.0.1 (random unless Options.Addr names
+// one). Starting one takes tens of
 // milliseconds, so every test can have its own chain.
 //
 // Blocks are produced in one of three modes (see Options): as soon as a
