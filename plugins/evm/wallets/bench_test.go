@@ -76,12 +76,14 @@ func BenchmarkBlocks10kWatched(b *testing.B) {
 			}
 			lastHash = env.Commit(b)
 		}
-		before := len(w.Updates())
+		checked := len(w.Updates())
 		b.StartTimer()
 		start := time.Now()
 		proxy.Restore()
 		w.WaitFor(b, "the last block's activity", func(ups []json.RawMessage) bool {
-			for _, u := range ups[before:] {
+			from := checked
+			checked = len(ups)
+			for _, u := range ups[from:] {
 				var ev feeds.WalletEvent
 				if json.Unmarshal(u, &ev) == nil && ev.BlockHash == lastHash.Hex() && ev.Status == feeds.StatusIncluded {
 					return true

@@ -161,13 +161,15 @@ func (s *scanner) handle(ctx context.Context, ev evm.HeadEvent) error {
 		s.h.Alive()
 	}
 	s.head, s.last = b.Number, b.Hash
+	var confirmed []pending
 	for _, inc := range s.conf.Confirmed(b.Number) {
 		for _, p := range inc.Items {
 			p.ev.Status = feeds.StatusConfirmed
 			p.ev.Confirmations = evm.Depth(b.Number, p.ev.Block)
-			s.publish(ctx, p.w, p.ev)
+			confirmed = append(confirmed, p)
 		}
 	}
+	s.publish(ctx, confirmed)
 	s.h.Alive()
 	return nil
 }
@@ -176,6 +178,7 @@ func (s *scanner) handle(ctx context.Context, ev evm.HeadEvent) error {
 // first, and restores the balances they changed.
 func (s *scanner) reorg(ctx context.Context, r *evm.Reorg) {
 	removed := s.conf.Removed(r.Old)
+	var out []pending
 	for i := len(removed) - 1; i >= 0; i-- {
 		items := removed[i].Items
 		for j := len(items) - 1; j >= 0; j-- {
@@ -189,9 +192,10 @@ func (s *scanner) reorg(ctx context.Context, r *evm.Reorg) {
 					p.w.balances[p.ev.Asset] = bal.Sub(bal, delta)
 				}
 			}
-			s.publish(ctx, p.w, p.ev)
+			out = append(out, p)
 		}
 	}
+	s.publish(ctx, out)
 }
 
 // block reports the activity of watched addresses in b. It makes its RPC
@@ -296,8 +300,8 @@ func (s *scanner) block(ctx context.Context, b *evm.Block) error {
 				p.w.decimals[p.ev.Asset] = *p.ev.Decimals
 			}
 		}
-		s.publish(ctx, p.w, p.ev)
 	}
+	s.publish(ctx, out)
 	return nil
 }
 
@@ -539,24 +543,40 @@ func direction(self, from common.Address, to *common.Address) string {
 
 func lower(a common.Address) string { return strings.ToLower(a.Hex()) }
 
-// publish keeps ev among w's recent events (replacing an earlier status of
-// the same event) and sends it to the wallet's channel.
-func (s *scanner) publish(ctx context.Context, w *wallet, ev feeds.WalletEvent) {
+// publish keeps each event among its wallet's recent events (replacing an
+// earlier status of the same event) and sends it to the wallet's channel,
+// in order. The last update of each wallet carries the new snapshot (a
+// channel's snapshot stays until replaced), so it is built once per wallet.
+func (s *scanner) publish(ctx context.Context, items []pending) {
+	last := map[*wallet]int{}
+	for i, p := range items {
+		s.remember(p.w, p.ev)
+		last[p.w] = i
+	}
+	for i, p := range items {
+		pub := feeds.Publication{Kind: "wallet", Channel: "wallet:" + p.w.hex, Data: p.ev}
+		if last[p.w] == i {
+			pub.Snapshot = s.snapshot(p.w)
+		}
+		s.h.EmitContext(ctx, pub)
+	}
+}
+
+// remember keeps ev among w's recent events.
+func (s *scanner) remember(w *wallet, ev feeds.WalletEvent) {
 	k := key(ev)
-	found := false
 	for i := range w.recent {
 		if key(w.recent[i]) == k {
-			w.recent[i], found = ev, true
-			break
+			w.recent[i] = ev
+			return
 		}
 	}
-	if !found && s.cfg.Recent > 0 {
+	if s.cfg.Recent > 0 {
 		w.recent = append(w.recent, ev)
 		if over := len(w.recent) - s.cfg.Recent; over > 0 {
 			w.recent = append(w.recent[:0], w.recent[over:]...)
 		}
 	}
-	s.h.EmitContext(ctx, feeds.Publication{Kind: "wallet", Channel: "wallet:" + w.hex, Data: ev, Snapshot: s.snapshot(w)})
 }
 
 // Snapshot is what a new wallet:<address> subscriber gets from this chain:
