@@ -102,7 +102,8 @@ func TestBadNodes(t *testing.T) {
 		}
 		return `{"number":"zebra"}`
 	})
-	cfg := config(1337, "http://"+hang.ln.Addr().String(), "ws://"+hang.ln.Addr().String(), html.URL, partial.URL)
+	cfg := config(1337, "http://"+hang.ln.Addr().String()+"/v3/SECRET-KEY?token=SECRET2", "ws://"+hang.ln.Addr().String(), html.URL, partial.URL,
+		"http://127.0.0.1:1/v3/SECRET-KEY")
 	cfg.RequestTimeout = 100 * time.Millisecond
 	cfg.BackoffMax = 20 * time.Millisecond
 	before := runtime.NumGoroutine()
@@ -127,6 +128,9 @@ func TestBadNodes(t *testing.T) {
 		t.Errorf("only %d attempts on the hanging node in 2 s; timeouts not applied?", hang.total.Load())
 	}
 	out := logs.String()
+	if strings.Contains(out, "SECRET") {
+		t.Errorf("an endpoint's secret path or query leaked into the logs:\n%.3000s", out)
+	}
 	for _, want := range []string{"context deadline exceeded", "eth_chainId", "decode header", "every endpoint failed"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("logs lack %q:\n%.3000s", want, out)

@@ -71,6 +71,17 @@ func IsStateUnavailable(err error) bool {
 		strings.Contains(m, "state is not available") || strings.Contains(m, "state not available")
 }
 
+// isRevert reports whether err is a call's execution reverting (the
+// contract's own answer), as opposed to the node failing to run it.
+func isRevert(err error) bool {
+	var rpcErr rpc.Error
+	if errors.As(err, &rpcErr) && rpcErr.ErrorCode() == 3 {
+		return true
+	}
+	m := strings.ToLower(err.Error())
+	return strings.Contains(m, "revert") || strings.Contains(m, "invalid opcode") || strings.Contains(m, "out of gas")
+}
+
 // CallMsg is one read-only contract call.
 type CallMsg struct {
 	From common.Address
@@ -256,9 +267,10 @@ func (c *Chain) Decimals(ctx context.Context, token common.Address, at common.Ha
 	if err != nil {
 		return 0, false, fmt.Errorf("decimals() of %s: %w", token.Hex(), err)
 	}
-	var rpcErr rpc.Error
-	if errs[0] != nil && !errors.As(errs[0], &rpcErr) {
-		return 0, false, fmt.Errorf("decimals() of %s: %w", token.Hex(), errs[0]) // transport: ask again later
+	if errs[0] != nil && !isRevert(errs[0]) {
+		// Not an answer about the contract (a lagging node, a rate limit,
+		// the transport): ask again later.
+		return 0, false, fmt.Errorf("decimals() of %s: %w", token.Hex(), errs[0])
 	}
 	d = -1
 	if errs[0] == nil && len(res[0]) == 32 {

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -38,9 +39,8 @@ type Chain struct {
 	clk  clock.Clock
 	m    *metrics
 
-	mu      sync.RWMutex
-	conn    *conn // nil while disconnected
-	noBatch bool  // an endpoint refused a batch: send requests one by one
+	mu   sync.RWMutex
+	conn *conn // nil while disconnected
 
 	heads    tracker
 	decimals decimalsCache
@@ -50,10 +50,44 @@ type Chain struct {
 // conn is one dialled endpoint.
 type conn struct {
 	endpoint string // redacted: scheme://host
+	raw      string // as configured (may hold an API key): never logged
 	rpc      *rpc.Client
 	ws       bool
 	inst     *telemetry.RPC
 	timeout  time.Duration
+	noBatch  atomic.Bool // the endpoint refused a batch: one request at a time
+}
+
+// redactedError hides an endpoint's path and query (API keys) in the text of
+// an error (go-ethereum's HTTP errors quote the full URL) and keeps the
+// wrapped error for errors.Is and errors.As.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
+
+// redactErr returns err with the endpoint's full URL (and its path, query
+// and user info, wherever they appear) replaced by its scheme and host.
+func redactErr(err error, raw, redacted string) error {
+	if err == nil || raw == redacted {
+		return err
+	}
+	msg := err.Error()
+	out := strings.ReplaceAll(msg, raw, redacted)
+	if u, perr := url.Parse(raw); perr == nil {
+		for _, secret := range []string{u.RawQuery, u.User.String(), u.Path} {
+			if len(secret) > 1 {
+				out = strings.ReplaceAll(out, secret, "…")
+			}
+		}
+	}
+	if out == msg {
+		return err
+	}
+	return &redactedError{msg: out, err: err}
 }
 
 // New returns the chain called name; nothing is dialled until Run.
@@ -216,14 +250,14 @@ func (c *Chain) dial(ctx context.Context, endpoint string) (*conn, error) {
 	opts := []rpc.ClientOption{rpc.WithHTTPClient(&http.Client{Timeout: c.cfg.RequestTimeout})}
 	client, err := rpc.DialOptions(dctx, endpoint, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("dial %s: %w", name, err)
+		return nil, fmt.Errorf("dial %s: %w", name, redactErr(err, endpoint, name))
 	}
 	inst, err := telemetry.NewRPC(c.env.Tracer, c.env.Meter, "jsonrpc", c.name, name)
 	if err != nil {
 		client.Close()
 		return nil, err
 	}
-	cn := &conn{endpoint: name, rpc: client, inst: inst, timeout: c.cfg.RequestTimeout,
+	cn := &conn{endpoint: name, raw: endpoint, rpc: client, inst: inst, timeout: c.cfg.RequestTimeout,
 		ws: strings.HasPrefix(endpoint, "ws://") || strings.HasPrefix(endpoint, "wss://")}
 	var id hexutil.Big
 	if err := cn.call(dctx, &id, "eth_chainId"); err != nil {
@@ -253,9 +287,10 @@ func (c *Chain) current() *conn {
 func (cn *conn) call(ctx context.Context, result any, method string, args ...any) error {
 	ctx, cancel := context.WithTimeout(ctx, cn.timeout)
 	defer cancel()
-	return cn.inst.Call(ctx, method, func(ctx context.Context) error {
+	err := cn.inst.Call(ctx, method, func(ctx context.Context) error {
 		return cn.rpc.CallContext(ctx, result, method, args...)
 	})
+	return redactErr(err, cn.raw, cn.endpoint)
 }
 
 // Call makes one JSON-RPC request on the endpoint in use, bounded by the
@@ -280,10 +315,7 @@ func (c *Chain) Batch(ctx context.Context, elems []rpc.BatchElem) error {
 }
 
 func (c *Chain) batch(ctx context.Context, cn *conn, elems []rpc.BatchElem) error {
-	c.mu.RLock()
-	single := c.noBatch || c.cfg.BatchSize <= 1
-	c.mu.RUnlock()
-	if single || len(elems) == 1 {
+	if cn.noBatch.Load() || c.cfg.BatchSize <= 1 || len(elems) == 1 {
 		for i := range elems {
 			e := &elems[i]
 			e.Error = cn.call(ctx, e.Result, e.Method, e.Args...)
@@ -301,27 +333,43 @@ func (c *Chain) batch(ctx context.Context, cn *conn, elems []rpc.BatchElem) erro
 		if err == nil {
 			continue
 		}
-		if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
-			return err
-		}
-		var rpcErr rpc.Error
-		var httpErr rpc.HTTPError
-		if errors.As(err, &rpcErr) || errors.As(err, &httpErr) || strings.Contains(err.Error(), "batch") {
-			c.log.Warn("endpoint refused a batch request; sending requests one by one from now on", "endpoint", cn.endpoint, "error", err)
-			c.mu.Lock()
-			c.noBatch = true
-			c.mu.Unlock()
+		if ctx.Err() == nil && batchRefused(err) {
+			c.log.Warn("endpoint refused a batch request; sending requests one by one to it", "endpoint", cn.endpoint, "error", redactErr(err, cn.raw, cn.endpoint))
+			cn.noBatch.Store(true)
 			return c.batch(ctx, cn, elems[lo:])
 		}
-		return err
+		return redactErr(err, cn.raw, cn.endpoint)
 	}
 	return nil
+}
+
+// batchRefused tells an endpoint that does not take batches (a client
+// error about the request's shape) from a transient failure (rate limits,
+// server errors, timeouts), after which batching goes on.
+func batchRefused(err error) bool {
+	var httpErr rpc.HTTPError
+	if errors.As(err, &httpErr) {
+		switch httpErr.StatusCode {
+		case http.StatusBadRequest, http.StatusMethodNotAllowed, http.StatusRequestEntityTooLarge, http.StatusNotImplemented:
+			return true
+		}
+		return false
+	}
+	var rpcErr rpc.Error
+	if errors.As(err, &rpcErr) && rpcErr.ErrorCode() == -32600 {
+		return true
+	}
+	m := strings.ToLower(err.Error())
+	// A single error object answering a batch does not decode as a list.
+	return strings.Contains(m, "batch") || strings.Contains(m, "cannot unmarshal object into")
 }
 
 // follow tracks the head on cn until it fails or ctx ends: newHeads
 // notifications on a WebSocket, polling otherwise, and a poll whenever no
 // notification came for poll_interval (missed notifications, silent nodes).
 func (c *Chain) follow(ctx context.Context, cn *conn) error {
+	// Subscriptions end when the caller closes the client: no
+	// eth_unsubscribe round trip to a node that may be hanging.
 	notes := make(chan json.RawMessage, 64)
 	var subErr <-chan error
 	if cn.ws {
@@ -329,29 +377,46 @@ func (c *Chain) follow(ctx context.Context, cn *conn) error {
 		sub, err := cn.rpc.EthSubscribe(sctx, notes, "newHeads")
 		cancel()
 		if err != nil {
-			c.log.Warn("newHeads subscription refused; polling", "endpoint", cn.endpoint, "error", err)
+			c.log.Warn("newHeads subscription refused; polling", "endpoint", cn.endpoint, "error", redactErr(err, cn.raw, cn.endpoint))
 		} else {
-			defer sub.Unsubscribe()
 			subErr = sub.Err()
 		}
 	}
-	var pending chan common.Hash
-	var pendErr <-chan error
+	pendErr := make(chan error, 1)
 	if cn.ws && c.cfg.PendingTxs {
-		pending = make(chan common.Hash, 1024)
+		// Drained on a goroutine of its own, so that a slow consumer of the
+		// head stream cannot overflow go-ethereum's notification buffer.
+		pending := make(chan common.Hash, 1024)
 		sctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
 		sub, err := cn.rpc.EthSubscribe(sctx, pending, "newPendingTransactions")
 		cancel()
 		if err != nil {
-			c.log.Info("pending transaction subscription refused; watched transactions show as pending at the next block", "endpoint", cn.endpoint, "error", err)
+			c.log.Info("pending transaction subscription refused; watched transactions show as pending at the next block", "endpoint", cn.endpoint, "error", redactErr(err, cn.raw, cn.endpoint))
 		} else {
-			defer sub.Unsubscribe()
-			pendErr = sub.Err()
+			done := make(chan struct{})
+			defer close(done)
+			go func() {
+				for {
+					select {
+					case <-done:
+						return
+					case err := <-sub.Err():
+						if err == nil {
+							err = errors.New("subscription ended")
+						}
+						pendErr <- err
+						return
+					case h := <-pending:
+						c.pending.dispatch(h)
+					}
+				}
+			}()
 		}
 	}
 	if err := c.pollHead(ctx, cn); err != nil {
 		return err
 	}
+	lastHead, since := c.headNumber(), c.clk.Now()
 	t := c.clk.NewTimer(c.cfg.PollInterval)
 	defer t.Stop()
 	for {
@@ -362,14 +427,9 @@ func (c *Chain) follow(ctx context.Context, cn *conn) error {
 			if err == nil {
 				err = errors.New("subscription ended")
 			}
-			return fmt.Errorf("newHeads subscription: %w", err)
+			return fmt.Errorf("newHeads subscription: %w", redactErr(err, cn.raw, cn.endpoint))
 		case err := <-pendErr:
-			if err == nil {
-				err = errors.New("subscription ended")
-			}
-			return fmt.Errorf("newPendingTransactions subscription: %w", err)
-		case h := <-pending:
-			c.pending.dispatch(h)
+			return fmt.Errorf("newPendingTransactions subscription: %w", redactErr(err, cn.raw, cn.endpoint))
 		case raw := <-notes:
 			h, err := decodeHeader(raw)
 			if err != nil {
@@ -386,7 +446,20 @@ func (c *Chain) follow(ctx context.Context, cn *conn) error {
 			}
 			t.Reset(c.cfg.PollInterval)
 		}
+		if n := c.headNumber(); n != lastHead {
+			lastHead, since = n, c.clk.Now()
+		} else if c.cfg.MaxHeadAge > 0 && c.clk.Now().Sub(since) > c.cfg.MaxHeadAge {
+			return fmt.Errorf("head stuck at block %d for more than max_head_age (%v): the endpoint is stalled or behind", n, c.cfg.MaxHeadAge)
+		}
 	}
+}
+
+// headNumber returns the followed head's number, 0 before the first.
+func (c *Chain) headNumber() uint64 {
+	if b, ok := c.Head(); ok {
+		return b.Number
+	}
+	return 0
 }
 
 // pollHead asks for the latest block and follows it.
@@ -437,33 +510,45 @@ func (c *Chain) blockByHash(ctx context.Context, cn *conn, hash interface{ Hex()
 	return b, nil
 }
 
-// blocksByNumber fetches blocks lo..hi (inclusive) in batches; blocks the
-// node does not have are left out.
+// fullBlocksPerBatch bounds the blocks with transactions fetched in one
+// batch: their answers are large (nodes cap a batch's response size, and a
+// WebSocket message's).
+const fullBlocksPerBatch = 16
+
+// blocksByNumber fetches blocks lo..hi (inclusive) in small batches; an
+// item that fails inside a batch (rate limit, response cap) is asked again
+// on its own once. Blocks the node does not have are left out.
 func (c *Chain) blocksByNumber(ctx context.Context, cn *conn, lo, hi uint64) (map[uint64]*Block, error) {
 	out := map[uint64]*Block{}
-	if hi < lo {
-		return out, nil
-	}
-	raws := make([]json.RawMessage, hi-lo+1)
-	elems := make([]rpc.BatchElem, len(raws))
-	for i := range elems {
-		elems[i] = rpc.BatchElem{Method: "eth_getBlockByNumber", Args: []any{hexutil.Uint64(lo + uint64(i)), true}, Result: &raws[i]}
-	}
-	if err := c.batch(ctx, cn, elems); err != nil {
-		return nil, fmt.Errorf("fetch blocks %d..%d: %w", lo, hi, err)
-	}
-	for i, e := range elems {
-		if e.Error != nil {
-			return nil, fmt.Errorf("fetch block %d: %w", lo+uint64(i), e.Error)
+	for start := lo; start <= hi && hi >= lo; start += fullBlocksPerBatch {
+		end := min(start+fullBlocksPerBatch-1, hi)
+		raws := make([]json.RawMessage, end-start+1)
+		elems := make([]rpc.BatchElem, len(raws))
+		for i := range elems {
+			elems[i] = rpc.BatchElem{Method: "eth_getBlockByNumber", Args: []any{hexutil.Uint64(start + uint64(i)), true}, Result: &raws[i]}
 		}
-		b, err := decodeBlock(raws[i])
-		if IsNotFound(err) {
-			continue
+		if err := c.batch(ctx, cn, elems); err != nil {
+			return nil, fmt.Errorf("fetch blocks %d..%d: %w", start, end, err)
 		}
-		if err != nil {
-			return nil, fmt.Errorf("fetch block %d: %w", lo+uint64(i), err)
+		for i, e := range elems {
+			n := start + uint64(i)
+			if e.Error != nil {
+				if err := cn.call(ctx, &raws[i], "eth_getBlockByNumber", hexutil.Uint64(n), true); err != nil {
+					return nil, fmt.Errorf("fetch block %d: %w", n, err)
+				}
+			}
+			b, err := decodeBlock(raws[i])
+			if IsNotFound(err) {
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("fetch block %d: %w", n, err)
+			}
+			out[b.Number] = b
 		}
-		out[b.Number] = b
+		if end == hi {
+			break
+		}
 	}
 	return out, nil
 }

@@ -21,9 +21,10 @@ type Config struct {
 	PollInterval   time.Duration `yaml:"poll_interval" default:"2s" min:"10ms" doc:"how often to ask for the head over HTTP, and over WebSocket when no notification came for this long"`
 	Confirmations  uint64        `yaml:"confirmations" default:"12" min:"1" doc:"blocks (the including one counts) after which wallet and transaction events are confirmed"`
 	ReorgDepth     int           `yaml:"reorg_depth" default:"64" min:"1" max:"100000" doc:"how many recent block hashes are kept to detect and unwind reorgs"`
-	MaxBackfill    int           `yaml:"max_backfill" default:"256" min:"1" max:"100000" doc:"most blocks fetched to fill a gap after a disconnect; beyond it the head jumps and a gap event says so"`
+	MaxBackfill    int           `yaml:"max_backfill" default:"256" min:"1" max:"10000" doc:"most blocks fetched to fill a gap after a disconnect; beyond it the head jumps and a gap event says so"`
 	RequestTimeout time.Duration `yaml:"request_timeout" default:"10s" min:"1ms" doc:"bound on one RPC request (or batch)"`
 	BatchSize      int           `yaml:"batch_size" default:"100" min:"1" max:"1000" doc:"most requests in one JSON-RPC batch; 1 turns batching off"`
+	MaxHeadAge     time.Duration `yaml:"max_head_age" doc:"fail over when the head has not advanced for this long (a stalled or lagging endpoint); 0 turns the check off (set it to several block times)"`
 	PendingTxs     bool          `yaml:"pending_transactions" default:"true" doc:"over WebSocket, subscribe to the node's pending transaction hashes so that watched transactions show as pending the moment the node sees them"`
 	BackoffInitial time.Duration `yaml:"backoff_initial" default:"500ms" min:"1ms" doc:"first wait before reconnecting once every endpoint failed; doubles up to backoff_max"`
 	BackoffMax     time.Duration `yaml:"backoff_max" default:"30s" min:"1ms" doc:"longest wait between reconnect rounds"`
@@ -47,6 +48,12 @@ func (c *Config) Validate(v *config.Validation) {
 		if u.Host == "" {
 			v.Errorf(key, "%q has no host", e)
 		}
+	}
+	if c.ReorgDepth > 0 && c.Confirmations > uint64(c.ReorgDepth) {
+		v.Errorf("confirmations", "%d is more than reorg_depth %d: events older than the held blocks could not be removed by a reorg", c.Confirmations, c.ReorgDepth)
+	}
+	if c.MaxHeadAge > 0 && c.MaxHeadAge <= c.PollInterval {
+		v.Errorf("max_head_age", "%v must be longer than poll_interval %v", c.MaxHeadAge, c.PollInterval)
 	}
 	if c.BackoffMax < c.BackoffInitial {
 		v.Errorf("backoff_max", "%v is less than backoff_initial %v", c.BackoffMax, c.BackoffInitial)

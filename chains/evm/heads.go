@@ -146,7 +146,7 @@ func (t *tracker) advance(ctx context.Context, cn *conn, b *Block, received time
 	if t.known(b.Number, b.Hash) {
 		return nil
 	}
-	if b.Number+1 < t.ring[0].Number || b.Number+1 == t.ring[0].Number && b.Hash == t.oldestParent {
+	if b.Number < t.ring[0].Number {
 		// Older than anything held: a lagging endpoint, not a reorg.
 		c.log.Debug("ignoring a head older than the held blocks", "number", b.Number, "oldest_held", t.ring[0].Number)
 		return nil
@@ -177,7 +177,9 @@ func (t *tracker) advance(ctx context.Context, cn *conn, b *Block, received time
 			ancestor = &r
 			break
 		}
-		if pn+1 < t.ring[0].Number {
+		if pn < t.ring[0].Number {
+			// The oldest held block's parent (at() knows its hash) differs:
+			// every held block was replaced.
 			deep = true
 			break
 		}
@@ -205,6 +207,12 @@ func (t *tracker) advance(ctx context.Context, cn *conn, b *Block, received time
 	}
 	switch {
 	case jump:
+		// The held blocks may have been replaced while we were away: check
+		// them before skipping, or their events would be confirmed.
+		if err := t.checkHeld(ctx, cn, received); err != nil {
+			return err
+		}
+		last = t.ring[len(t.ring)-1]
 		from, to := last.Number+1, segment[0].Number-1
 		c.log.Warn("fell behind more than max_backfill; skipping blocks", "from", from, "to", to, "max_backfill", maxBackfill)
 		c.m.gaps.Add(ctx, 1, c.m.attrs)
@@ -241,10 +249,66 @@ func (t *tracker) advance(ctx context.Context, cn *conn, b *Block, received time
 	return nil
 }
 
+// checkHeld asks the node for the held block numbers and, where its blocks
+// differ, reports a reorg from the first difference and follows the node's
+// blocks up to the newest held number.
+func (t *tracker) checkHeld(ctx context.Context, cn *conn, received time.Time) error {
+	first, last := t.ring[0].Number, t.ring[len(t.ring)-1].Number
+	now, err := t.c.blocksByNumber(ctx, cn, first, last)
+	if err != nil {
+		return err
+	}
+	keep := len(t.ring)
+	for i, r := range t.ring {
+		if b := now[r.Number]; b == nil || b.Hash != r.Hash {
+			keep = i
+			break
+		}
+	}
+	if keep == len(t.ring) {
+		return nil
+	}
+	var segment []*Block
+	for n := t.ring[keep].Number; n <= last; n++ {
+		b := now[n]
+		if b == nil || (len(segment) == 0 && keep > 0 && b.ParentHash != t.ring[keep-1].Hash) ||
+			(len(segment) > 0 && b.ParentHash != segment[len(segment)-1].Hash) {
+			break // the node moved on meanwhile: the next head sorts it out
+		}
+		segment = append(segment, b)
+	}
+	old := append([]BlockRef(nil), t.ring[keep:]...)
+	newRefs := make([]BlockRef, len(segment))
+	for i, b := range segment {
+		newRefs[i] = b.Ref()
+	}
+	t.ring = t.ring[:keep]
+	if len(newRefs) == 0 {
+		newRefs = nil
+	}
+	if err := t.reorg(ctx, old, newRefs, received); err != nil {
+		return err
+	}
+	for _, b := range segment {
+		t.push(b)
+		if err := t.emit(ctx, HeadEvent{Block: b, Received: received}); err != nil {
+			return err
+		}
+	}
+	if len(t.ring) == 0 {
+		return fmt.Errorf("the node replaced every held block and its own blocks do not link up; starting over at the next head")
+	}
+	return nil
+}
+
 func (t *tracker) reorg(ctx context.Context, old, newRefs []BlockRef, received time.Time) error {
 	c := t.c
 	r := &Reorg{Depth: len(old), From: old[0].Number, Old: old, New: newRefs}
-	c.log.Warn("reorg", "depth", r.Depth, "from", r.From, "old_head", old[len(old)-1].Hash, "new_head", newRefs[len(newRefs)-1].Hash)
+	newHead := "(none yet)"
+	if len(newRefs) > 0 {
+		newHead = newRefs[len(newRefs)-1].Hash.Hex()
+	}
+	c.log.Warn("reorg", "depth", r.Depth, "from", r.From, "old_head", old[len(old)-1].Hash, "new_head", newHead)
 	c.m.reorgs.Add(ctx, 1, c.m.attrs)
 	c.m.reorgDepth.Record(ctx, int64(r.Depth), c.m.attrs)
 	return t.emit(ctx, HeadEvent{Reorg: r, Received: received})
