@@ -139,17 +139,19 @@ func (s *scanner) handle(ctx context.Context, ev evm.HeadEvent) error {
 		return nil
 	}
 	b := ev.Block
+	// A block is retried until it is read: giving up would skip it (the
+	// head stream does not replay), so the node's trouble holds the feed
+	// back instead, visibly in the logs and the head lag.
 	delay := 100 * time.Millisecond
-	deadline := s.h.Clock().Now().Add(time.Minute)
-	for {
+	for attempt := 1; ; attempt++ {
 		err := s.block(ctx, b)
 		if err == nil {
 			break
 		}
-		if ctx.Err() != nil || s.h.Clock().Now().After(deadline) {
-			return fmt.Errorf("block %d: %w", b.Number, err)
+		if ctx.Err() != nil {
+			return nil
 		}
-		s.h.Logger().Warn("reading block activity failed; retrying", "block", b.Number, "error", err, "in", delay)
+		s.h.Logger().Warn("reading block activity failed; retrying", "block", b.Number, "attempt", attempt, "error", err, "in", delay)
 		t := s.h.Clock().NewTimer(delay)
 		select {
 		case <-ctx.Done():
@@ -157,7 +159,7 @@ func (s *scanner) handle(ctx context.Context, ev evm.HeadEvent) error {
 			return nil
 		case <-t.C():
 		}
-		delay = min(2*delay, 5*time.Second)
+		delay = min(2*delay, 10*time.Second)
 		s.h.Alive()
 	}
 	s.head, s.last = b.Number, b.Hash
@@ -185,17 +187,23 @@ func (s *scanner) reorg(ctx context.Context, r *evm.Reorg) {
 			p := items[j]
 			p.ev.Status = feeds.StatusRemoved
 			p.ev.Confirmations = 0
-			if p.ev.Type == feeds.WalletBalance && p.ev.Balance != "" && p.ev.Delta != "" {
+			if p.ev.Type == feeds.WalletBalance {
 				bal, _ := new(big.Int).SetString(p.ev.Balance, 10)
 				delta, _ := new(big.Int).SetString(p.ev.Delta, 10)
 				if bal != nil && delta != nil {
 					p.w.balances[p.ev.Asset] = bal.Sub(bal, delta)
+				} else {
+					// No earlier balance known: the new branch's read
+					// reports it afresh.
+					delete(p.w.balances, p.ev.Asset)
 				}
 			}
 			out = append(out, p)
 		}
 	}
 	s.publish(ctx, out)
+	// The last block read is gone; baselines wait for the next block.
+	s.last = common.Hash{}
 }
 
 // block reports the activity of watched addresses in b. It makes its RPC
@@ -466,19 +474,19 @@ func (s *scanner) balances(ctx context.Context, b *evm.Block, base feeds.WalletE
 			ws, addrs = append(ws, w), append(addrs, w.addr)
 		}
 		bals, err := s.chain.Balances(ctx, addrs, b.Hash)
-		if evm.IsStateUnavailable(err) {
+		switch {
+		case evm.IsStateUnavailable(err):
 			// Too far behind for a pruning node: the next block whose
 			// state is there reports the change, with the summed delta.
 			s.h.Logger().Warn("the node no longer has this block's state; its balance changes show with a later block", "block", b.Number, "error", err)
-			return out, nil
-		}
-		if err != nil {
+		case err != nil:
 			return nil, err
-		}
-		dec := 18
-		for i, w := range ws {
-			if ev, changed := balanceEvent(base, w, native, bals[i], &dec); changed {
-				out = append(out, pending{w: w, ev: ev})
+		default:
+			dec := 18
+			for i, w := range ws {
+				if ev, changed := balanceEvent(base, w, native, bals[i], &dec); changed {
+					out = append(out, pending{w: w, ev: ev})
+				}
 			}
 		}
 	}

@@ -216,3 +216,28 @@ func TestReorgRemovesAndReincludes(t *testing.T) {
 		t.Errorf("re-included (%d) before removed (%d)", ai, ri)
 	}
 }
+
+// A first balance (no delta) removed by a reorg is reported afresh on the
+// new branch, even when the value is the same.
+func TestReorgOfFirstTokenBalance(t *testing.T) {
+	env := chaintest.Start(t, chaintest.Options{Dev: devchain.Options{Manual: true}, Extra: feedsYAML})
+	accts := env.Dev.Accounts()
+	token := env.Deploy(t, accts[0], contracts.Token, "Test USD", "TUSD", uint8(6))
+	w := env.Subscribe(t, "wallet:"+lower(accts[1].Address))
+	base := env.Commit(t)
+	tx := env.Send(t, accts[0], token, contracts.Token, "mint", accts[1].Address, big.NewInt(42))
+	r := env.Mine(t, tx)
+	waitEvent(t, w, "the first token balance", func(e feeds.WalletEvent) bool {
+		return e.Type == feeds.WalletBalance && e.Asset == lower(token) && e.BlockHash == r.BlockHash.Hex()
+	})
+	if err := env.Dev.Fork(base); err != nil {
+		t.Fatal(err)
+	}
+	r2 := env.Mine(t, tx)
+	again := waitEvent(t, w, "the token balance on the new branch", func(e feeds.WalletEvent) bool {
+		return e.Type == feeds.WalletBalance && e.Asset == lower(token) && e.BlockHash == r2.BlockHash.Hex()
+	})
+	if again.Balance != "42" || again.Status != feeds.StatusIncluded {
+		t.Errorf("new-branch balance %+v", again)
+	}
+}
