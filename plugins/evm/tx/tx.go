@@ -23,7 +23,7 @@ type Config struct {
 	Chain         string        `yaml:"chain" required:"true" ref:"chain" doc:"the evm chain (its name under chains:) whose tx:<chain>:<hash> channels this instance serves"`
 	Confirmations uint64        `yaml:"confirmations" doc:"blocks (the including one counts) after which a transaction is confirmed; 0: the chain's confirmations"`
 	DropAfter     time.Duration `yaml:"drop_after" default:"10m" min:"1s" doc:"a transaction neither in the node's pool nor mined for this long is dropped"`
-	MaxWatched    int           `yaml:"max_watched" default:"10000" min:"1" doc:"most transactions watched at once; beyond it new subscriptions are not served (logged)"`
+	MaxWatched    int           `yaml:"max_watched" default:"10000" min:"1" doc:"most transactions followed at once (confirmed, replaced and dropped ones do not count); beyond it new subscriptions are not served (logged)"`
 	RevertReason  bool          `yaml:"revert_reason" default:"true" doc:"replay a failed transaction with eth_call at its parent block to report the revert reason"`
 	WalletEvents  bool          `yaml:"wallet_events" default:"true" doc:"also publish every transition to the sender's wallet:<address> channel"`
 }
@@ -152,7 +152,8 @@ func (t *Tx) Run(ctx context.Context, h *plugins.Host) error {
 		cancel := t.env.Interest("tx", t)
 		defer cancel()
 	}
-	if _, ok := t.chain.Head(); ok {
+	if b, ok := t.chain.Head(); ok {
+		w.start(b)
 		h.Ready()
 	}
 	for {
