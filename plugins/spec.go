@@ -38,9 +38,20 @@ type Spec struct {
 	StartTimeout time.Duration
 	// Config is the decoded configuration of the type (nil when it has none).
 	Config any
+	// Path is the entry's YAML path (feeds[2]).
+	Path string
 
 	fingerprint string
 	newSource   func(cfg any, env Env) (Instance, error)
+}
+
+// Publisher is implemented by configurations whose instance publishes to
+// channels of a namespace the operator names (evm.logs' channel template),
+// so the daemon can check that the namespace is declared.
+type Publisher interface {
+	// PublishNamespace returns the namespace and the configuration key
+	// that names it.
+	PublishNamespace() (ns, key string)
 }
 
 // Same reports whether s and o describe the same instance with the same
@@ -122,6 +133,7 @@ func (r *Registry) Sources(path string, entries []config.Raw, refs config.Refs, 
 			StallAfter:   stall,
 			StartTimeout: common.StartTimeout,
 			Config:       cfg,
+			Path:         p,
 			fingerprint:  string(fp),
 			newSource:    t.NewSource,
 		})

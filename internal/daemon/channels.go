@@ -111,7 +111,7 @@ func namespaces(c *Config) []*channels.Namespace {
 			}
 			return rest, nil
 		}},
-		{Name: "blocks", Coalesce: true, Canon: func(rest string) (string, error) { return rest, chainName(rest) }},
+		{Name: "blocks", Canon: func(rest string) (string, error) { return rest, chainName(rest) }},
 		{Name: "wallet", Interest: true, Canon: func(rest string) (string, error) {
 			a, _, err := feeds.CanonAddress(rest)
 			return a, err
@@ -151,4 +151,14 @@ func namespaces(c *Config) []*channels.Namespace {
 		n.HistorySize, n.HistoryTTL = hist(nc.History)
 	}
 	return out
+}
+
+// builtinNamespace reports whether name is one of the namespaces the daemon
+// defines itself.
+func builtinNamespace(name string) bool {
+	switch name {
+	case "prices", "market", "blocks", "wallet", "tx":
+		return true
+	}
+	return false
 }

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/feedd/feedd/channels/auth"
@@ -153,6 +154,7 @@ func Parse(name string, data []byte, files fs.FS, reg *plugins.Registry) (*Loade
 	dec.Decode("", doc.Values, &l.Config, &ps)
 	l.Chains = reg.Chains("chains", l.Config.Chains, &ps)
 	l.Sources = reg.Sources("feeds", l.Config.Feeds, refs, &ps)
+	checkPublishers(l, &ps)
 	if len(ps) > 0 {
 		doc.Locate(ps)
 		return nil, ps
@@ -178,4 +180,34 @@ func rawList(v any) []config.Raw {
 		}
 	}
 	return out
+}
+
+// checkPublishers checks that feeds publishing to a namespace of their own
+// choosing (evm.logs' channel template) name one declared under
+// channels.namespaces, not a built-in one.
+func checkPublishers(l *Loaded, ps *config.Problems) {
+	declared := map[string]bool{}
+	var names []string
+	for _, n := range l.Config.Channels.Namespaces {
+		declared[n.Name] = true
+		names = append(names, n.Name)
+	}
+	for _, s := range l.Sources {
+		p, ok := s.Config.(plugins.Publisher)
+		if !ok {
+			continue
+		}
+		ns, key := p.PublishNamespace()
+		switch {
+		case ns == "":
+		case builtinNamespace(ns):
+			ps.Add(config.Join(s.Path, key), "namespace %q is built in; declare a namespace of your own under channels.namespaces", ns)
+		case !declared[ns]:
+			list := "none are declared"
+			if len(names) > 0 {
+				list = "declared: " + strings.Join(names, ", ")
+			}
+			ps.Add(config.Join(s.Path, key), "namespace %q is not declared under channels.namespaces (%s)", ns, list)
+		}
+	}
 }

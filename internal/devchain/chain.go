@@ -720,6 +720,11 @@ func (c *Chain) Commit() (common.Hash, error) {
 // and the number of transactions in it.
 func (c *Chain) commitLocked() (common.Hash, int, error) {
 	before := c.eth.BlockChain().CurrentBlock()
+	// The pool promotes new transactions in the background: wait for it, so
+	// that a transaction sent before Commit is in the block.
+	if err := c.eth.TxPool().Sync(); err != nil {
+		return common.Hash{}, 0, fmt.Errorf("devchain: sync the pool: %w", err)
+	}
 	// The beacon logs (to geth's global logger) and swallows sealing errors,
 	// so a head that did not move is the only sign of failure.
 	head := c.beacon.Commit()

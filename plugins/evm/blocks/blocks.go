@@ -43,6 +43,10 @@ type Blocks struct {
 
 // Run publishes the head stream until ctx ends. It is ready once the chain
 // has a head.
+//
+// Every publication names the newest block as the channel's snapshot: once
+// a publication has given one (a notice does), the channel's snapshot is
+// the last one given, not the newest data.
 func (b *Blocks) Run(ctx context.Context, h *plugins.Host) error {
 	sub := b.chain.Subscribe()
 	defer sub.Close()
@@ -50,8 +54,12 @@ func (b *Blocks) Run(ctx context.Context, h *plugins.Host) error {
 	var last *feeds.Block
 	if head, ok := b.chain.Head(); ok {
 		last = Payload(b.chain.Name(), head)
-		h.Emit(feeds.Publication{Kind: "block", Channel: channel, Data: last})
+		h.Emit(feeds.Publication{Kind: "block", Channel: channel, Data: last, Snapshot: last})
 	}
+	// The head read above may be newer than events the subscription
+	// already holds (it is read after subscribing): blocks are skipped
+	// until the stream passes it. Only a reorg makes block numbers go back.
+	reorged := false
 	for {
 		select {
 		case <-ctx.Done():
@@ -59,9 +67,14 @@ func (b *Blocks) Run(ctx context.Context, h *plugins.Host) error {
 		case ev := <-sub.Events():
 			switch {
 			case ev.Block != nil:
+				if last != nil && !reorged && ev.Block.Number <= last.Number {
+					continue
+				}
+				reorged = false
 				last = Payload(b.chain.Name(), ev.Block)
-				h.Emit(feeds.Publication{Kind: "block", Channel: channel, Data: last})
+				h.Emit(feeds.Publication{Kind: "block", Channel: channel, Data: last, Snapshot: last})
 			case ev.Reorg != nil:
+				reorged = true
 				h.Emit(feeds.Publication{Kind: "reorg", Channel: channel, Data: ReorgPayload(b.chain.Name(), ev.Reorg), Snapshot: snapshot(last)})
 			case ev.Gap != nil:
 				h.Emit(feeds.Publication{Kind: "gap", Channel: channel, Data: feeds.Gap{Type: "gap", Chain: b.chain.Name(),

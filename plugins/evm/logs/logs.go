@@ -96,6 +96,12 @@ func (c *Config) checkEvent(report func(key, format string, args ...any)) {
 	}
 }
 
+// PublishNamespace returns the channel template's namespace.
+func (c *Config) PublishNamespace() (ns, key string) {
+	ns, _, _ = strings.Cut(c.Channel, ":")
+	return ns, "channel"
+}
+
 //go:embed example.yaml
 var example string
 
@@ -125,6 +131,9 @@ type Logs struct {
 	addresses []common.Address
 	topics    [][]common.Hash
 	bits      []evm.BloomBits // any must hit: the addresses, else topic 0
+	// nTopics is how many topics the event's logs have: its ID (unless
+	// anonymous) and one per indexed argument.
+	nTopics int
 }
 
 // New returns an instance of cfg on chain, reading the ABI file if any.
@@ -157,6 +166,14 @@ func New(cfg Config, chain *evm.Chain, env plugins.Env) (*Logs, error) {
 		cfg.Confirmations = chain.Confirmations()
 	}
 	l := &Logs{cfg: cfg, chain: chain, event: cfg.event}
+	if !cfg.event.Anonymous {
+		l.nTopics = 1
+	}
+	for _, in := range cfg.event.Inputs {
+		if in.Indexed {
+			l.nTopics++
+		}
+	}
 	for _, a := range cfg.Addresses {
 		addr := common.HexToAddress(a)
 		l.addresses = append(l.addresses, addr)
@@ -236,18 +253,19 @@ func (l *Logs) block(ctx context.Context, h *plugins.Host, b *evm.Block, conf *e
 	}
 	if hit || len(l.bits) == 0 {
 		var logs []types.Log
+		// Retried until read: giving up would skip the block (the head
+		// stream does not replay it).
 		delay := 100 * time.Millisecond
-		deadline := h.Clock().Now().Add(time.Minute)
-		for {
+		for attempt := 1; ; attempt++ {
 			var err error
 			logs, err = l.chain.Logs(ctx, b.Hash, l.addresses, l.topics0())
 			if err == nil {
 				break
 			}
-			if ctx.Err() != nil || h.Clock().Now().After(deadline) {
-				return fmt.Errorf("block %d: %w", b.Number, err)
+			if ctx.Err() != nil {
+				return nil
 			}
-			h.Logger().Warn("reading logs failed; retrying", "block", b.Number, "error", err, "in", delay)
+			h.Logger().Warn("reading logs failed; retrying", "block", b.Number, "attempt", attempt, "error", err, "in", delay)
 			t := h.Clock().NewTimer(delay)
 			select {
 			case <-ctx.Done():
@@ -255,10 +273,19 @@ func (l *Logs) block(ctx context.Context, h *plugins.Host, b *evm.Block, conf *e
 				return nil
 			case <-t.C():
 			}
-			delay = min(2*delay, 5*time.Second)
+			delay = min(2*delay, 10*time.Second)
+			h.Alive()
 		}
 		for _, lg := range logs {
 			if lg.Removed || lg.BlockHash != b.Hash || !l.matches(lg.Topics) {
+				continue
+			}
+			if len(lg.Topics) != l.nTopics {
+				// Another event with the same ID but other indexed
+				// arguments, as ERC-721's Transfer is to ERC-20's: common
+				// when no addresses are configured, so not worth a warning.
+				h.Logger().Debug("log has the event's ID but not its indexed arguments; skipped", "tx", lg.TxHash.Hex(),
+					"log_index", lg.Index, "topics", len(lg.Topics), "want", l.nTopics)
 				continue
 			}
 			args, err := events.Decode(l.event, lg.Topics, lg.Data)
