@@ -6,6 +6,9 @@ import (
 	"context"
 	_ "embed"
 
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
 	"github.com/feedd/feedd/chains/evm"
 	"github.com/feedd/feedd/feeds"
 	"github.com/feedd/feedd/plugins"
@@ -31,14 +34,19 @@ func init() {
 			if err != nil {
 				return nil, err
 			}
-			return &Blocks{chain: c}, nil
+			tracer := env.Tracer
+			if tracer == nil {
+				tracer = noop.NewTracerProvider().Tracer("")
+			}
+			return &Blocks{chain: c, tracer: tracer}, nil
 		},
 	})
 }
 
 // Blocks is a running evm.blocks instance.
 type Blocks struct {
-	chain *evm.Chain
+	chain  *evm.Chain
+	tracer trace.Tracer
 }
 
 // Run publishes the head stream until ctx ends. It is ready once the chain
@@ -50,37 +58,48 @@ type Blocks struct {
 func (b *Blocks) Run(ctx context.Context, h *plugins.Host) error {
 	sub := b.chain.Subscribe()
 	defer sub.Close()
-	channel := "blocks:" + b.chain.Name()
-	var last *feeds.Block
+	st := &blockState{channel: "blocks:" + b.chain.Name()}
 	if head, ok := b.chain.Head(); ok {
-		last = Payload(b.chain.Name(), head)
-		h.Emit(feeds.Publication{Kind: "block", Channel: channel, Data: last, Snapshot: last})
+		st.last = Payload(b.chain.Name(), head)
+		h.Emit(feeds.Publication{Kind: "block", Channel: st.channel, Data: st.last, Snapshot: st.last})
 	}
-	// The head read above may be newer than events the subscription
-	// already holds (it is read after subscribing): blocks are skipped
-	// until the stream passes it. Only a reorg makes block numbers go back.
-	reorged := false
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case ev := <-sub.Events():
-			switch {
-			case ev.Block != nil:
-				if last != nil && !reorged && ev.Block.Number <= last.Number {
-					continue
-				}
-				reorged = false
-				last = Payload(b.chain.Name(), ev.Block)
-				h.Emit(feeds.Publication{Kind: "block", Channel: channel, Data: last, Snapshot: last})
-			case ev.Reorg != nil:
-				reorged = true
-				h.Emit(feeds.Publication{Kind: "reorg", Channel: channel, Data: ReorgPayload(b.chain.Name(), ev.Reorg), Snapshot: snapshot(last)})
-			case ev.Gap != nil:
-				h.Emit(feeds.Publication{Kind: "gap", Channel: channel, Data: feeds.Gap{Type: "gap", Chain: b.chain.Name(),
-					From: ev.Gap.From, To: ev.Gap.To, Reason: ev.Gap.Reason}, Snapshot: snapshot(last)})
-			}
+			ectx, span := evm.StartSpan(ctx, b.tracer, "evm.blocks.block", b.chain.Name(), ev)
+			b.publish(ectx, h, st, ev)
+			span.End()
 		}
+	}
+}
+
+// blockState is what Run remembers between events.
+type blockState struct {
+	channel string
+	last    *feeds.Block
+	// The head read at the start may be newer than events the subscription
+	// already holds (it is read after subscribing): blocks are skipped
+	// until the stream passes it. Only a reorg makes block numbers go back.
+	reorged bool
+}
+
+func (b *Blocks) publish(ctx context.Context, h *plugins.Host, st *blockState, ev evm.HeadEvent) {
+	switch {
+	case ev.Block != nil:
+		if st.last != nil && !st.reorged && ev.Block.Number <= st.last.Number {
+			return
+		}
+		st.reorged = false
+		st.last = Payload(b.chain.Name(), ev.Block)
+		h.EmitContext(ctx, feeds.Publication{Kind: "block", Channel: st.channel, Data: st.last, Snapshot: st.last})
+	case ev.Reorg != nil:
+		st.reorged = true
+		h.EmitContext(ctx, feeds.Publication{Kind: "reorg", Channel: st.channel, Data: ReorgPayload(b.chain.Name(), ev.Reorg), Snapshot: snapshot(st.last)})
+	case ev.Gap != nil:
+		h.EmitContext(ctx, feeds.Publication{Kind: "gap", Channel: st.channel, Data: feeds.Gap{Type: "gap", Chain: b.chain.Name(),
+			From: ev.Gap.From, To: ev.Gap.To, Reason: ev.Gap.Reason}, Snapshot: snapshot(st.last)})
 	}
 }
 

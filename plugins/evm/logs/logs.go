@@ -20,6 +20,8 @@ import (
 	"github.com/ethereum/go-ethereum/accounts/abi"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/feedd/feedd/chains/evm"
 	"github.com/feedd/feedd/chains/evm/events"
@@ -134,6 +136,7 @@ type Logs struct {
 	// nTopics is how many topics the event's logs have: its ID (unless
 	// anonymous) and one per indexed argument.
 	nTopics int
+	tracer  trace.Tracer
 }
 
 // New returns an instance of cfg on chain, reading the ABI file if any.
@@ -165,7 +168,11 @@ func New(cfg Config, chain *evm.Chain, env plugins.Env) (*Logs, error) {
 	if cfg.Confirmations == 0 {
 		cfg.Confirmations = chain.Confirmations()
 	}
-	l := &Logs{cfg: cfg, chain: chain, event: cfg.event}
+	tracer := env.Tracer
+	if tracer == nil {
+		tracer = noop.NewTracerProvider().Tracer("")
+	}
+	l := &Logs{cfg: cfg, chain: chain, event: cfg.event, tracer: tracer}
 	if !cfg.event.Anonymous {
 		l.nTopics = 1
 	}
@@ -219,26 +226,35 @@ func (l *Logs) Run(ctx context.Context, h *plugins.Host) error {
 			return nil
 		case ev := <-sub.Events():
 			h.Ready()
-			switch {
-			case ev.Reorg != nil:
-				removed := conf.Removed(ev.Reorg.Old)
-				for i := len(removed) - 1; i >= 0; i-- {
-					for j := len(removed[i].Items) - 1; j >= 0; j-- {
-						p := *removed[i].Items[j]
-						p.Status, p.Confirmations = "removed", 0
-						l.emit(h, &p)
-					}
+			ectx, span := evm.StartSpan(ctx, l.tracer, "evm.logs.block", l.chain.Name(), ev)
+			err := l.handle(ectx, h, ev, conf)
+			span.End()
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
 				}
-			case ev.Block != nil:
-				if err := l.block(ctx, h, ev.Block, conf); err != nil {
-					if ctx.Err() != nil {
-						return nil
-					}
-					return err
-				}
+				return err
 			}
 		}
 	}
+}
+
+// handle applies one head event.
+func (l *Logs) handle(ctx context.Context, h *plugins.Host, ev evm.HeadEvent, conf *evm.Confirmer[*Payload]) error {
+	switch {
+	case ev.Reorg != nil:
+		removed := conf.Removed(ev.Reorg.Old)
+		for i := len(removed) - 1; i >= 0; i-- {
+			for j := len(removed[i].Items) - 1; j >= 0; j-- {
+				p := *removed[i].Items[j]
+				p.Status, p.Confirmations = "removed", 0
+				l.emit(ctx, h, &p)
+			}
+		}
+	case ev.Block != nil:
+		return l.block(ctx, h, ev.Block, conf)
+	}
+	return nil
 }
 
 // block publishes the matching logs of b, retrying the node for a while so
@@ -298,14 +314,14 @@ func (l *Logs) block(ctx context.Context, h *plugins.Host, b *evm.Block, conf *e
 				TS: int64(b.Time) * 1000}
 			p.channel = l.channelFor(p)
 			conf.Include(b.Ref(), p)
-			l.emit(h, p)
+			l.emit(ctx, h, p)
 		}
 	}
 	for _, inc := range conf.Confirmed(b.Number) {
 		for _, it := range inc.Items {
 			p := *it
 			p.Status, p.Confirmations = "confirmed", evm.Depth(b.Number, p.Block)
-			l.emit(h, &p)
+			l.emit(ctx, h, &p)
 		}
 	}
 	h.Alive()
@@ -365,6 +381,6 @@ func (l *Logs) channelFor(p *Payload) string {
 	})
 }
 
-func (l *Logs) emit(h *plugins.Host, p *Payload) {
-	h.Emit(feeds.Publication{Kind: "log", Channel: p.channel, Data: p})
+func (l *Logs) emit(ctx context.Context, h *plugins.Host, p *Payload) {
+	h.EmitContext(ctx, feeds.Publication{Kind: "log", Channel: p.channel, Data: p})
 }
