@@ -108,6 +108,7 @@ func New(name string, cfg Config, env plugins.Env) (*Chain, error) {
 		return nil, errors.New("no endpoints")
 	}
 	c := &Chain{name: name, cfg: cfg, env: env, log: env.Logger, clk: env.Clock}
+	c.pending.added = make(chan struct{}, 1)
 	c.heads.init(c)
 	var err error
 	if c.m, err = newMetrics(env.Meter, c); err != nil {
@@ -383,7 +384,17 @@ func (c *Chain) follow(ctx context.Context, cn *conn) error {
 		}
 	}
 	pendErr := make(chan error, 1)
-	if cn.ws && c.cfg.PendingTxs {
+	pendDone := make(chan struct{})
+	defer close(pendDone)
+	pendingSubscribed := false
+	// subscribePending asks for pool announcements once someone listens
+	// (evm.tx): a busy node announces hundreds a second, which costs on
+	// metered endpoints.
+	subscribePending := func() {
+		if pendingSubscribed || !cn.ws || !c.cfg.PendingTxs || !c.pending.any() {
+			return
+		}
+		pendingSubscribed = true
 		// Drained on a goroutine of its own, so that a slow consumer of the
 		// head stream cannot overflow go-ethereum's notification buffer.
 		pending := make(chan common.Hash, 1024)
@@ -392,27 +403,26 @@ func (c *Chain) follow(ctx context.Context, cn *conn) error {
 		cancel()
 		if err != nil {
 			c.log.Info("pending transaction subscription refused; watched transactions show as pending at the next block", "endpoint", cn.endpoint, "error", redactErr(err, cn.raw, cn.endpoint))
-		} else {
-			done := make(chan struct{})
-			defer close(done)
-			go func() {
-				for {
-					select {
-					case <-done:
-						return
-					case err := <-sub.Err():
-						if err == nil {
-							err = errors.New("subscription ended")
-						}
-						pendErr <- err
-						return
-					case h := <-pending:
-						c.pending.dispatch(h)
-					}
-				}
-			}()
+			return
 		}
+		go func() {
+			for {
+				select {
+				case <-pendDone:
+					return
+				case err := <-sub.Err():
+					if err == nil {
+						err = errors.New("subscription ended")
+					}
+					pendErr <- err
+					return
+				case h := <-pending:
+					c.pending.dispatch(h)
+				}
+			}
+		}()
 	}
+	subscribePending()
 	if err := c.pollHead(ctx, cn); err != nil {
 		return err
 	}
@@ -428,6 +438,9 @@ func (c *Chain) follow(ctx context.Context, cn *conn) error {
 				err = errors.New("subscription ended")
 			}
 			return fmt.Errorf("newHeads subscription: %w", redactErr(err, cn.raw, cn.endpoint))
+		case <-c.pending.added:
+			subscribePending()
+			continue
 		case err := <-pendErr:
 			return fmt.Errorf("newPendingTransactions subscription: %w", redactErr(err, cn.raw, cn.endpoint))
 		case raw := <-notes:

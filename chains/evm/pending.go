@@ -8,9 +8,17 @@ import (
 
 // pendingListeners are the consumers of pending transaction hashes.
 type pendingListeners struct {
-	mu   sync.RWMutex
-	next int
-	fns  map[int]func(common.Hash)
+	mu    sync.RWMutex
+	next  int
+	fns   map[int]func(common.Hash)
+	added chan struct{} // signalled when a listener is added
+}
+
+// any reports whether someone listens.
+func (p *pendingListeners) any() bool {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return len(p.fns) > 0
 }
 
 // OnPending calls fn with the hash of every transaction the connected node
@@ -28,6 +36,10 @@ func (c *Chain) OnPending(fn func(common.Hash)) (cancel func()) {
 	p.next++
 	p.fns[id] = fn
 	p.mu.Unlock()
+	select {
+	case p.added <- struct{}{}:
+	default:
+	}
 	return func() {
 		p.mu.Lock()
 		delete(p.fns, id)
