@@ -64,6 +64,10 @@ type scanner struct {
 	head    uint64
 	last    common.Hash // the last block processed
 	fresh   []*wallet   // newly watched: balance baseline to read
+	// idle are unwatched wallets kept while events of theirs may still be
+	// confirmed or removed (until the head passes the block number noted
+	// plus the confirmations), so a quick re-watch continues them.
+	idle map[common.Address]idleWallet
 }
 
 func newScanner(cfg Config, chain *evm.Chain, h *plugins.Host) *scanner {
@@ -74,9 +78,21 @@ func newScanner(cfg Config, chain *evm.Chain, h *plugins.Host) *scanner {
 	return s
 }
 
+// idleWallet is an unwatched wallet and the head when it was unwatched.
+type idleWallet struct {
+	w    *wallet
+	head uint64
+}
+
 func (s *scanner) watch(a common.Address, static bool) {
 	if w, ok := s.watched[a]; ok {
 		w.static = w.static || static
+		return
+	}
+	if iw, ok := s.idle[a]; ok {
+		delete(s.idle, a)
+		iw.w.static = static
+		s.watched[a] = iw.w
 		return
 	}
 	if len(s.watched) >= s.cfg.MaxWatched {
@@ -91,6 +107,19 @@ func (s *scanner) watch(a common.Address, static bool) {
 func (s *scanner) unwatch(a common.Address) {
 	if w, ok := s.watched[a]; ok && !w.static {
 		delete(s.watched, a)
+		if s.idle == nil {
+			s.idle = map[common.Address]idleWallet{}
+		}
+		s.idle[a] = idleWallet{w: w, head: s.head}
+	}
+}
+
+// forgetIdle drops the unwatched wallets whose events are all settled.
+func (s *scanner) forgetIdle() {
+	for a, iw := range s.idle {
+		if s.head > iw.head+s.chain.Confirmations() {
+			delete(s.idle, a)
+		}
 	}
 }
 
@@ -163,6 +192,7 @@ func (s *scanner) handle(ctx context.Context, ev evm.HeadEvent) error {
 		s.h.Alive()
 	}
 	s.head, s.last = b.Number, b.Hash
+	s.forgetIdle()
 	var confirmed []pending
 	for _, inc := range s.conf.Confirmed(b.Number) {
 		for _, p := range inc.Items {
