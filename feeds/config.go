@@ -2,6 +2,7 @@ package feeds
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/feedd/feedd/internal/config"
@@ -18,13 +19,24 @@ type PricesConfig struct {
 type SymbolConfig struct {
 	Symbol       string          `yaml:"symbol" required:"true" doc:"the pair, BASE-QUOTE (e.g. ETH-USD)"`
 	Sources      []string        `yaml:"sources" ref:"feed" doc:"feed ids whose ticks for this symbol are aggregated; default every source that reports it"`
+	Derive       DeriveConfig    `yaml:"derive" doc:"derive this symbol from other configured symbols instead of from sources (inverse or cross pair)"`
+	Supply       float64         `yaml:"supply" default:"0" min:"0" doc:"circulating supply of the base asset, for market:overview's market cap (0: unknown)"`
 	MinSources   int             `yaml:"min_sources" default:"1" min:"1" doc:"fresh sources needed for a non-stale price (quorum)"`
 	MaxAge       time.Duration   `yaml:"max_age" default:"30s" min:"1ms" doc:"a source's last tick older than this is stale"`
 	MaxDeviation float64         `yaml:"max_deviation" default:"0.05" min:"0" max:"1" doc:"a source further than this fraction from the median is an outlier and left out; 0 keeps all"`
-	Method       string          `yaml:"method" default:"median" enum:"median,vwap" doc:"how fresh sources combine"`
-	TWAP         []time.Duration `yaml:"twap" doc:"time-weighted average windows published with the price (e.g. [1m, 5m])"`
+	Method       string          `yaml:"method" default:"median" enum:"median,vwap" doc:"how fresh sources within max_deviation combine: median, or vwap weighted by each source's last tick size (median when no source reports sizes)"`
+	TWAP         []time.Duration `yaml:"twap" doc:"time-weighted average windows of the aggregated price published with it, keyed as written (e.g. [1m, 5m] gives twap.1m and twap.5m)"`
 	Publish      PublishConfig   `yaml:"publish" doc:"when an update is published"`
 }
+
+// DeriveConfig makes a symbol from other symbols' aggregated prices.
+type DeriveConfig struct {
+	From []string `yaml:"from" doc:"the input symbols: one for invert, two for divide and multiply"`
+	Op   string   `yaml:"op" default:"divide" enum:"divide,multiply,invert" doc:"price = from[0] / from[1], from[0] × from[1], or 1 / from[0]"`
+}
+
+// Derived reports whether the symbol is derived from other symbols.
+func (s *SymbolConfig) Derived() bool { return len(s.Derive.From) > 0 }
 
 // PublishConfig is the publish policy of a symbol.
 type PublishConfig struct {
@@ -57,6 +69,33 @@ func (c *PricesConfig) Validate(v *config.Validation) {
 		}
 		if len(s.Sources) > 0 && s.MinSources > len(s.Sources) {
 			v.Errorf(p+".min_sources", "%d is more than the %d sources listed", s.MinSources, len(s.Sources))
+		}
+		if _, q, err := ParseSymbol(s.Symbol); err == nil && s.Supply > 0 && q != "USD" {
+			v.Errorf(p+".supply", "market cap is summed over USD-quoted symbols; %s is quoted in %s", s.Symbol, q)
+		}
+		if s.Derived() {
+			want := 2
+			if s.Derive.Op == "invert" {
+				want = 1
+			}
+			if len(s.Derive.From) != want {
+				v.Errorf(p+".derive.from", "op %s takes %d symbols, got %d", s.Derive.Op, want, len(s.Derive.From))
+			}
+			if len(s.Sources) > 0 {
+				v.Errorf(p+".sources", "a derived symbol takes no sources: its inputs are derive.from")
+			}
+			for j, f := range s.Derive.From {
+				fp := fmt.Sprintf("%s.derive.from[%d]", p, j)
+				k := slices.IndexFunc(c.Symbols, func(o SymbolConfig) bool { return o.Symbol == f })
+				switch {
+				case f == s.Symbol:
+					v.Errorf(fp, "%q derives from itself", f)
+				case k < 0:
+					v.Errorf(fp, "%q is not a configured symbol", f)
+				case c.Symbols[k].Derived():
+					v.Errorf(fp, "%q is itself derived; derive from source-fed symbols", f)
+				}
+			}
 		}
 		for j, w := range s.TWAP {
 			if w <= 0 {

@@ -32,7 +32,7 @@ type Config struct {
 	Channels   ChannelsConfig     `yaml:"channels" doc:"channel namespaces and publishing"`
 	Chains     []config.Raw       `yaml:"chains" doc:"blockchains, declared once and shared by the feeds that name them; keys per chain type (feedd plugins)"`
 	Feeds      []config.Raw       `yaml:"feeds" doc:"source plugin instances; keys per plugin type (feedd plugins)"`
-	Prices     feeds.PricesConfig `yaml:"prices" doc:"price aggregation (method vwap, twap and market are checked but not applied yet)"`
+	Prices     feeds.PricesConfig `yaml:"prices" doc:"price aggregation: symbols (sources, quorum, staleness, outliers, median or vwap, TWAP windows, 24h change and volume, publish policy, derived pairs, supply) and market:overview"`
 }
 
 // ServerConfig is the server: section.

@@ -28,12 +28,30 @@ type pricePublisher struct {
 	log    *slog.Logger
 	tracer trace.Tracer
 
+	market feeds.MarketConfig
+	// overview is whether market:overview is published (some symbol is
+	// configured).
+	overview bool
+
 	mu  sync.Mutex
 	agg *feeds.Aggregator
 }
 
 func newPricePublisher(hub *channels.Hub, cfg feeds.PricesConfig, clk clock.Clock, log *slog.Logger, tracer trace.Tracer) *pricePublisher {
-	return &pricePublisher{hub: hub, clk: clk, log: log, tracer: tracer, agg: feeds.NewAggregator(cfg)}
+	p := &pricePublisher{hub: hub, clk: clk, log: log, tracer: tracer, agg: feeds.NewAggregator(cfg),
+		market: cfg.Market, overview: len(cfg.Symbols) > 0}
+	p.agg.OnStale(p.staleChanged)
+	return p
+}
+
+// staleChanged logs a symbol's transition between fresh and stale, naming
+// the sources that are stale. It runs with p.mu held.
+func (p *pricePublisher) staleChanged(c feeds.StaleChange) {
+	if c.Stale {
+		p.log.Warn("price stale: too few fresh sources", "symbol", c.Symbol, "stale_sources", c.Sources)
+		return
+	}
+	p.log.Info("price fresh again", "symbol", c.Symbol, "stale_sources", c.Sources)
 }
 
 // Handle is the plugins.Sink for ticks.
@@ -70,23 +88,56 @@ func (p *pricePublisher) publish(ctx context.Context, u feeds.PriceUpdate) {
 	}
 }
 
-// run evaluates heartbeats and staleness until ctx ends.
+// run evaluates heartbeats and staleness, and publishes market:overview
+// every market.interval, until ctx ends.
 func (p *pricePublisher) run(ctx context.Context) {
 	t := p.clk.NewTimer(evaluateEvery)
 	defer t.Stop()
+	var overview <-chan time.Time // nil (never ready) when not published
+	var m clock.Timer
+	if p.overview && p.market.Interval > 0 {
+		m = p.clk.NewTimer(p.market.Interval)
+		defer m.Stop()
+		overview = m.C()
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C():
+			p.evaluate(ctx)
+			t.Reset(evaluateEvery)
+		case <-overview:
+			p.publishOverview(ctx)
+			m.Reset(p.market.Interval)
 		}
-		p.mu.Lock()
-		ups := p.agg.Evaluate(p.clk.Now())
-		p.mu.Unlock()
-		for _, u := range ups {
-			p.publish(ctx, u)
-		}
-		t.Reset(evaluateEvery)
+	}
+}
+
+func (p *pricePublisher) evaluate(ctx context.Context) {
+	p.mu.Lock()
+	ups := p.agg.Evaluate(p.clk.Now())
+	p.mu.Unlock()
+	for _, u := range ups {
+		p.publish(ctx, u)
+	}
+}
+
+// publishOverview publishes market:overview.
+func (p *pricePublisher) publishOverview(ctx context.Context) {
+	ctx, span := p.tracer.Start(ctx, "market.overview")
+	defer span.End()
+	p.mu.Lock()
+	o := p.agg.Overview(p.clk.Now())
+	p.mu.Unlock()
+	span.SetAttributes(attribute.Int("feedd.movers", len(o.TopMovers)), attribute.Int("feedd.trades", len(o.RecentTrades)))
+	data, err := json.Marshal(o)
+	if err != nil {
+		p.log.Error("encode market overview", "error", err)
+		return
+	}
+	if _, err := p.hub.Publish(ctx, "market:overview", data, nil); err != nil {
+		p.log.Warn("publish market overview", "error", err)
 	}
 }
 

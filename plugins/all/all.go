@@ -10,6 +10,7 @@ import (
 	_ "github.com/feedd/feedd/plugins/evm/wallets"    // evm.wallets
 	_ "github.com/feedd/feedd/plugins/price/binance"  // price.binance
 	_ "github.com/feedd/feedd/plugins/price/coinbase" // price.coinbase
+	_ "github.com/feedd/feedd/plugins/price/httpjson" // price.http
 	_ "github.com/feedd/feedd/plugins/price/kraken"   // price.kraken
 	_ "github.com/feedd/feedd/plugins/replay"         // price.replay
 )

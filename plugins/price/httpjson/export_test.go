@@ -1,0 +1,3 @@
+package httpjson
+
+var RetryAfter = retryAfter
