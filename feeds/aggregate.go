@@ -67,10 +67,11 @@ type Aggregator struct {
 type weighted struct{ price, size float64 }
 
 type sourceState struct {
-	id    string
-	price float64
-	size  float64   // size of the last tick, 0 when unknown
-	seen  time.Time // receive time of the last tick
+	id     string
+	maxAge time.Duration // the symbol's max_age, or the source's own
+	price  float64
+	size   float64   // size of the last tick, 0 when unknown
+	seen   time.Time // receive time of the last tick
 }
 
 type symbolState struct {
@@ -153,7 +154,7 @@ func (a *Aggregator) Observe(instance string, t Tick, now time.Time) (PriceUpdat
 		return 0
 	})
 	if !found {
-		st.sources = slices.Insert(st.sources, i, &sourceState{id: id})
+		st.sources = slices.Insert(st.sources, i, &sourceState{id: id, maxAge: st.cfg.MaxAgeOf(id)})
 	}
 	src := st.sources[i]
 	src.price = t.Price
@@ -218,7 +219,7 @@ func (a *Aggregator) Ages(now time.Time) []SourceAge {
 	for _, st := range a.states {
 		for _, s := range st.sources {
 			age := now.Sub(s.seen)
-			out = append(out, SourceAge{Symbol: st.cfg.Symbol, Source: s.id, Age: age, Stale: age > st.cfg.MaxAge})
+			out = append(out, SourceAge{Symbol: st.cfg.Symbol, Source: s.id, Age: age, Stale: age > s.maxAge})
 		}
 	}
 	return out
@@ -256,7 +257,7 @@ func (a *Aggregator) aggregate(st *symbolState, now time.Time) (float64, bool) {
 	cfg := &st.cfg
 	fresh := a.scratch[:0]
 	for _, s := range st.sources {
-		if now.Sub(s.seen) <= cfg.MaxAge {
+		if now.Sub(s.seen) <= s.maxAge {
 			fresh = append(fresh, weighted{s.price, s.size})
 		}
 	}
@@ -320,7 +321,7 @@ func staleNames(st *symbolState, now time.Time) []string {
 		return out
 	}
 	for _, s := range st.sources {
-		if now.Sub(s.seen) > st.cfg.MaxAge {
+		if now.Sub(s.seen) > s.maxAge {
 			out = append(out, s.id)
 		}
 	}
@@ -378,7 +379,7 @@ func (a *Aggregator) update(st *symbolState, now time.Time) PriceUpdate {
 	{
 		fresh := a.scratch[:0]
 		for _, s := range st.sources {
-			if now.Sub(s.seen) <= cfg.MaxAge {
+			if now.Sub(s.seen) <= s.maxAge {
 				fresh = append(fresh, weighted{price: s.price})
 			}
 		}
@@ -387,7 +388,7 @@ func (a *Aggregator) update(st *symbolState, now time.Time) PriceUpdate {
 	}
 	u.Sources = make([]SourcePrice, 0, len(st.sources))
 	for _, s := range st.sources {
-		isStale := now.Sub(s.seen) > cfg.MaxAge
+		isStale := now.Sub(s.seen) > s.maxAge
 		u.Sources = append(u.Sources, SourcePrice{
 			ID: s.id, Price: s.price, TS: s.seen.UnixMilli(), Stale: isStale,
 			Outlier: !isStale && isOutlier(s.price, median, cfg.MaxDeviation),

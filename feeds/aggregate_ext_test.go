@@ -348,3 +348,26 @@ func FuzzAggregatorVWAPRange(f *testing.F) {
 		}
 	})
 }
+
+// A source with its own max_age stays fresh past the symbol's.
+func TestSourceMaxAge(t *testing.T) {
+	t0 := time.Unix(1_700_000_000, 0)
+	a := NewAggregator(PricesConfig{Symbols: []SymbolConfig{{Symbol: "ETH-USD", MinSources: 2, MaxAge: 10 * time.Second,
+		SourceMaxAge: map[string]time.Duration{"oracle": time.Hour}, Method: "median"}}})
+	a.Observe("oracle", Tick{Source: "oracle", Symbol: "ETH-USD", Price: 100}, t0)
+	a.Observe("cex", Tick{Source: "cex", Symbol: "ETH-USD", Price: 102}, t0)
+	ages := func(now time.Time) map[string]bool {
+		out := map[string]bool{}
+		for _, g := range a.Ages(now) {
+			out[g.Source] = g.Stale
+		}
+		return out
+	}
+	got := ages(t0.Add(time.Minute))
+	if got["oracle"] || !got["cex"] {
+		t.Errorf("after a minute: stale %v, want only cex stale", got)
+	}
+	if got := ages(t0.Add(2 * time.Hour)); !got["oracle"] {
+		t.Errorf("after two hours the oracle should be stale: %v", got)
+	}
+}

@@ -15,18 +15,27 @@ type PricesConfig struct {
 	Market  MarketConfig   `yaml:"market" doc:"the market:overview channel"`
 }
 
+// MaxAgeOf returns the max_age of source id: its own, else the symbol's.
+func (c *SymbolConfig) MaxAgeOf(id string) time.Duration {
+	if d, ok := c.SourceMaxAge[id]; ok && d > 0 {
+		return d
+	}
+	return c.MaxAge
+}
+
 // SymbolConfig is one aggregated symbol.
 type SymbolConfig struct {
-	Symbol       string          `yaml:"symbol" required:"true" doc:"the pair, BASE-QUOTE (e.g. ETH-USD)"`
-	Sources      []string        `yaml:"sources" ref:"feed" doc:"feed ids whose ticks for this symbol are aggregated; default every source that reports it"`
-	Derive       DeriveConfig    `yaml:"derive" doc:"derive this symbol from other configured symbols instead of from sources (inverse or cross pair)"`
-	Supply       float64         `yaml:"supply" default:"0" min:"0" doc:"circulating supply of the base asset, for market:overview's market cap (0: unknown)"`
-	MinSources   int             `yaml:"min_sources" default:"1" min:"1" doc:"fresh sources needed for a non-stale price (quorum)"`
-	MaxAge       time.Duration   `yaml:"max_age" default:"30s" min:"1ms" doc:"a source's last tick older than this is stale"`
-	MaxDeviation float64         `yaml:"max_deviation" default:"0.05" min:"0" max:"1" doc:"a source further than this fraction from the median is an outlier and left out; 0 keeps all"`
-	Method       string          `yaml:"method" default:"median" enum:"median,vwap" doc:"how fresh sources within max_deviation combine: median, or vwap weighted by each source's last tick size (median when no source reports sizes)"`
-	TWAP         []time.Duration `yaml:"twap" doc:"time-weighted average windows of the aggregated price published with it, keyed as written (e.g. [1m, 5m] gives twap.1m and twap.5m)"`
-	Publish      PublishConfig   `yaml:"publish" doc:"when an update is published"`
+	Symbol       string                   `yaml:"symbol" required:"true" doc:"the pair, BASE-QUOTE (e.g. ETH-USD)"`
+	Sources      []string                 `yaml:"sources" ref:"feed" doc:"feed ids whose ticks for this symbol are aggregated; default every source that reports it"`
+	Derive       DeriveConfig             `yaml:"derive" doc:"derive this symbol from other configured symbols instead of from sources (inverse or cross pair)"`
+	Supply       float64                  `yaml:"supply" default:"0" min:"0" doc:"circulating supply of the base asset, for market:overview's market cap (0: unknown)"`
+	MinSources   int                      `yaml:"min_sources" default:"1" min:"1" doc:"fresh sources needed for a non-stale price (quorum)"`
+	MaxAge       time.Duration            `yaml:"max_age" default:"30s" min:"1ms" doc:"a source's last tick older than this is stale"`
+	SourceMaxAge map[string]time.Duration `yaml:"source_max_age" doc:"max_age per source id, for sources that report less often (an oracle with a 1h heartbeat)"`
+	MaxDeviation float64                  `yaml:"max_deviation" default:"0.05" min:"0" max:"1" doc:"a source further than this fraction from the median is an outlier and left out; 0 keeps all"`
+	Method       string                   `yaml:"method" default:"median" enum:"median,vwap" doc:"how fresh sources within max_deviation combine: median, or vwap weighted by each source's last tick size (median when no source reports sizes)"`
+	TWAP         []time.Duration          `yaml:"twap" doc:"time-weighted average windows of the aggregated price published with it, keyed as written (e.g. [1m, 5m] gives twap.1m and twap.5m)"`
+	Publish      PublishConfig            `yaml:"publish" doc:"when an update is published"`
 }
 
 // DeriveConfig makes a symbol from other symbols' aggregated prices.
