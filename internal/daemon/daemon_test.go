@@ -128,7 +128,7 @@ type running struct {
 	base   string
 }
 
-func writeFile(t *testing.T, path, body string) {
+func writeFile(t testing.TB, path, body string) {
 	t.Helper()
 	// Write then rename, as editors and config management do.
 	tmp := path + ".tmp"
