@@ -55,7 +55,13 @@ prices:
 		s := r.sources()["ticker"]
 		return s["state"] == "running" && s["events"].(float64) > 0
 	})
-	m := r.scrape()
+	// The event count moves before the tick reaches the aggregator.
+	var m map[string]float64
+	eventually(t, "a source age in /metrics", func() bool {
+		m = r.scrape()
+		_, ok := m["feedd_source_age_seconds"]
+		return ok
+	})
 	for _, name := range []string{
 		"feedd_connections", "feedd_channels", "feedd_connections_accepted_total", "feedd_connections_refused_total",
 		"feedd_connections_slow_closed_total", "feedd_messages_delivered_total", "feedd_frames_written_total",

@@ -61,9 +61,11 @@ func (p *pricePublisher) Handle(ctx context.Context, src plugins.Source, ev feed
 		return
 	}
 	ctx, span := p.tracer.Start(ctx, "aggregate", trace.WithAttributes(attribute.String("feedd.symbol", t.Symbol)))
+	// Publications leave under the lock, so that updates of a symbol reach
+	// its channel in the order the aggregator made them.
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	u, due := p.agg.Observe(src.ID, t, p.clk.Now())
-	p.mu.Unlock()
 	if due {
 		fresh := 0
 		for _, s := range u.Sources {
@@ -116,9 +118,8 @@ func (p *pricePublisher) run(ctx context.Context) {
 
 func (p *pricePublisher) evaluate(ctx context.Context) {
 	p.mu.Lock()
-	ups := p.agg.Evaluate(p.clk.Now())
-	p.mu.Unlock()
-	for _, u := range ups {
+	defer p.mu.Unlock()
+	for _, u := range p.agg.Evaluate(p.clk.Now()) {
 		p.publish(ctx, u)
 	}
 }

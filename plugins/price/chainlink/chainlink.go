@@ -33,6 +33,7 @@ type Config struct {
 	Chain string        `yaml:"chain" required:"true" ref:"chain" doc:"the evm chain (its name under chains:) the feeds live on"`
 	Feeds []Feed        `yaml:"feeds" required:"true" doc:"the aggregators to read"`
 	Grace time.Duration `yaml:"grace" default:"1m" doc:"added to each feed's heartbeat before its answer counts as stale (block time and oracle lag)"`
+	Poll  int           `yaml:"poll_blocks" default:"5" min:"0" doc:"also read every feed each this many blocks: a proxy address emits no AnswerUpdated of its own (0: only on events)"`
 }
 
 // Feed is one aggregator.
@@ -131,6 +132,8 @@ type Chainlink struct {
 	addrs  []common.Address
 	// rereadAll makes the next block read every feed (after a gap).
 	rereadAll bool
+	// since counts blocks since every feed was last read.
+	since int
 }
 
 // New returns an instance of cfg on chain.
@@ -252,8 +255,9 @@ func (c *Chainlink) handle(ctx context.Context, h *plugins.Host, ev evm.HeadEven
 		c.rereadAll = true
 	case ev.Block != nil:
 		b := ev.Block
-		if c.rereadAll {
-			c.rereadAll = false
+		c.since++
+		if c.rereadAll || c.cfg.Poll > 0 && c.since >= c.cfg.Poll {
+			c.rereadAll, c.since = false, 0
 			return c.read(ctx, h, b.Hash, b.Time, c.feeds)
 		}
 		var hit []*feed
@@ -346,12 +350,19 @@ func (c *Chainlink) read(ctx context.Context, h *plugins.Host, hash common.Hash,
 		}
 		f.last = r
 		price, _ := new(big.Rat).SetFrac(r.Answer, f.scale).Float64()
+		// The aggregator judges freshness by receive time: an answer read
+		// now but updated long ago counts from when it was updated (its age
+		// by chain time), so an old round never looks fresh.
+		received := h.Clock().Now()
+		if now > r.UpdatedAt {
+			received = received.Add(-time.Duration(now-r.UpdatedAt) * time.Second)
+		}
 		h.EmitContext(ctx, feeds.Tick{
 			Source:      c.id,
 			Symbol:      f.cfg.Symbol,
 			Price:       price,
 			VenueTime:   time.Unix(int64(r.UpdatedAt), 0),
-			ReceiveTime: h.Clock().Now(),
+			ReceiveTime: received,
 		})
 	}
 	c.checkStale(h, now, fs)

@@ -220,8 +220,8 @@ func New(cfg Config, env plugins.Env) (*Source, error) {
 	return s, nil
 }
 
-// Redact returns raw with its query string and password hidden, for logs:
-// query strings often carry API keys.
+// Redact returns raw with its query string and user info hidden, for
+// logs: both often carry API keys.
 func Redact(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -231,8 +231,11 @@ func Redact(raw string) string {
 		u.RawQuery = "REDACTED"
 		u.ForceQuery = false
 	}
+	if u.User != nil {
+		u.User = url.User("REDACTED")
+	}
 	u.Fragment, u.RawFragment = "", ""
-	return u.Redacted()
+	return u.String()
 }
 
 // Run polls every interval until ctx ends. Failed polls are logged and
@@ -485,7 +488,7 @@ func Timestamp(v any) (time.Time, error) {
 		unit = time.Millisecond
 	case f < 1e17:
 		unit = time.Microsecond
-	case f < 1e19:
+	case f < math.MaxInt64:
 		unit = time.Nanosecond
 	default:
 		return time.Time{}, fmt.Errorf("timestamp %v is out of range", f)

@@ -475,7 +475,7 @@ func TestTimestamp(t *testing.T) {
 func TestRedact(t *testing.T) {
 	for in, want := range map[string]string{
 		"https://api.x.com/v1/p?key=secret&a=b": "https://api.x.com/v1/p?REDACTED",
-		"https://user:pw@api.x.com/p":           "https://user:xxxxx@api.x.com/p",
+		"https://user:pw@api.x.com/p":           "https://REDACTED@api.x.com/p",
 		"https://api.x.com/p#frag":              "https://api.x.com/p",
 		"http://h/p":                            "http://h/p",
 	} {

@@ -238,7 +238,6 @@ func session(ctx context.Context, h *plugins.Host, a Adapter, o Options, dd *ded
 			}
 			return got, err
 		}
-		got = true
 		watchdog.Reset(o.ReadTimeout)
 		res, derr := a.Decode(data)
 		if derr != nil {
@@ -260,6 +259,12 @@ func session(ctx context.Context, h *plugins.Host, a Adapter, o Options, dd *ded
 		}
 		if res.Subscribed {
 			h.Ready()
+		}
+		// Only a session that got as far as a subscription or data resets
+		// the reconnect backoff: a venue that greets and then refuses
+		// (rate limits) is retried ever more slowly.
+		if res.Subscribed || len(res.Items) > 0 {
+			got = true
 		}
 		if len(res.Items) == 0 {
 			continue
