@@ -45,30 +45,30 @@ const ErrorLogInterval = 10 * time.Second
 
 // Config is price.ws's configuration.
 type Config struct {
-	URL          string            `yaml:"url" required:"true" doc:"ws:// or wss:// address of the venue"`
-	Headers      map[string]string `yaml:"headers" doc:"handshake headers; not supported yet (package venue dials without headers)"`
-	Subscribe    []config.Raw      `yaml:"subscribe" doc:"messages sent (as JSON) after each connect; a string \"{symbols}\" becomes the array of venue symbol names, and a template with {symbol} in a string is sent once per symbol"`
-	SubscribeRaw []string          `yaml:"subscribe_raw" doc:"messages sent as written after each connect (after subscribe), for exact text; same placeholders (\"{symbols}\" quoted)"`
-	Match        Match             `yaml:"match" doc:"what a message must hold to be a price message; others are ignored (logged at debug)"`
-	ReconnectOn  Match             `yaml:"reconnect_on" doc:"a message the venue sends to ask clients to reconnect (e.g. {path: event, equals: \"bts:request_reconnect\"}); the session reconnects and resubscribes"`
-	Items        string            `yaml:"items" doc:"path to an array of items when one message carries several ticks; the other paths are then relative to an item, and a message without it is ignored"`
-	Symbol       string            `yaml:"symbol" doc:"path to the venue's symbol name in the message (or item); required with more than one symbol"`
+	URL           string            `yaml:"url" required:"true" doc:"ws:// or wss:// address of the venue"`
+	Headers       map[string]string `yaml:"headers" doc:"handshake headers; not supported yet (package venue dials without headers)"`
+	Subscribe     []config.Raw      `yaml:"subscribe" doc:"messages sent (as JSON) after each connect; a string \"{symbols}\" becomes the array of venue symbol names, and a template with {symbol} in a string is sent once per symbol"`
+	SubscribeRaw  []string          `yaml:"subscribe_raw" doc:"messages sent as written after each connect (after subscribe), for exact text; same placeholders (\"{symbols}\" quoted)"`
+	Match         Match             `yaml:"match" doc:"what a message must hold to be a price message; others are ignored (logged at debug)"`
+	ReconnectOn   Match             `yaml:"reconnect_on" doc:"a message the venue sends to ask clients to reconnect (e.g. {path: event, equals: \"bts:request_reconnect\"}); the session reconnects and resubscribes"`
+	Items         string            `yaml:"items" doc:"path to an array of items when one message carries several ticks; the other paths are then relative to an item, and a message without it is ignored"`
+	Symbol        string            `yaml:"symbol" doc:"path to the venue's symbol name in the message (or item); required with more than one symbol"`
 	SymbolPattern string            `yaml:"symbol_pattern" doc:"pattern the value at the symbol path has, with {symbol} where the venue name is, e.g. live_trades_{symbol}; default {symbol}"`
-	Symbols      []string          `yaml:"symbols" required:"true" doc:"symbols as BASE-QUOTE; the venue name is the symbol itself unless symbol_map names it"`
-	SymbolMap    map[string]string `yaml:"symbol_map" doc:"venue symbol name (e.g. btcusd) -> BASE-QUOTE"`
-	Price        string            `yaml:"price" required:"true" doc:"path to the price (a number or numeric string)"`
-	Size         string            `yaml:"size" doc:"path to the traded size, optional"`
-	Side         string            `yaml:"side" doc:"path to the aggressor side, optional; buy/sell/b/s/bid/ask (any case) unless side_map says otherwise"`
-	SideMap      map[string]string `yaml:"side_map" doc:"venue side value -> buy or sell, e.g. {\"0\": buy, \"1\": sell}"`
-	Timestamp    string            `yaml:"timestamp" doc:"path to the venue's time: unix seconds, ms, µs or ns (told apart by size) or RFC 3339; optional"`
-	ID           string            `yaml:"trade_id" doc:"path to the venue's increasing trade id (integer or numeric string), optional; drops trades replayed after a reconnect"`
-	Ping         string            `yaml:"ping" doc:"application ping message template; not supported yet (ping_interval sends WebSocket pings)"`
-	PingInterval time.Duration     `yaml:"ping_interval" doc:"send a WebSocket ping when the connection has been quiet this long; 0 for none"`
-	ReadTimeout  time.Duration     `yaml:"read_timeout" default:"30s" min:"1ms" doc:"reconnect when the venue sends nothing for this long"`
-	ReconnectMin time.Duration     `yaml:"reconnect_min" default:"1s" min:"1ms" doc:"first reconnect delay (doubling, with jitter)"`
-	ReconnectMax time.Duration     `yaml:"reconnect_max" default:"1m" min:"1ms" doc:"longest reconnect delay"`
-	MaxConnAge   time.Duration     `yaml:"max_conn_age" doc:"reconnect before the venue's own connection age limit; 0 for none"`
-	Source       string            `yaml:"source" doc:"source id on the ticks; default the instance id"`
+	Symbols       []string          `yaml:"symbols" required:"true" doc:"symbols as BASE-QUOTE; the venue name is the symbol itself unless symbol_map names it"`
+	SymbolMap     map[string]string `yaml:"symbol_map" doc:"venue symbol name (e.g. btcusd) -> BASE-QUOTE"`
+	Price         string            `yaml:"price" required:"true" doc:"path to the price (a number or numeric string)"`
+	Size          string            `yaml:"size" doc:"path to the traded size, optional"`
+	Side          string            `yaml:"side" doc:"path to the aggressor side, optional; buy/sell/b/s/bid/ask (any case) unless side_map says otherwise"`
+	SideMap       map[string]string `yaml:"side_map" doc:"venue side value -> buy or sell, e.g. {\"0\": buy, \"1\": sell}"`
+	Timestamp     string            `yaml:"timestamp" doc:"path to the venue's time: unix seconds, ms, µs or ns (told apart by size) or RFC 3339; optional"`
+	ID            string            `yaml:"trade_id" doc:"path to the venue's increasing trade id (integer or numeric string), optional; drops trades replayed after a reconnect"`
+	Ping          string            `yaml:"ping" doc:"application ping message template; not supported yet (ping_interval sends WebSocket pings)"`
+	PingInterval  time.Duration     `yaml:"ping_interval" doc:"send a WebSocket ping when the connection has been quiet this long; 0 for none"`
+	ReadTimeout   time.Duration     `yaml:"read_timeout" default:"30s" min:"1ms" doc:"reconnect when the venue sends nothing for this long"`
+	ReconnectMin  time.Duration     `yaml:"reconnect_min" default:"1s" min:"1ms" doc:"first reconnect delay (doubling, with jitter)"`
+	ReconnectMax  time.Duration     `yaml:"reconnect_max" default:"1m" min:"1ms" doc:"longest reconnect delay"`
+	MaxConnAge    time.Duration     `yaml:"max_conn_age" doc:"reconnect before the venue's own connection age limit; 0 for none"`
+	Source        string            `yaml:"source" doc:"source id on the ticks; default the instance id"`
 }
 
 // Match is a condition on a message.
