@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"time"
 
 	"github.com/ethereum/go-ethereum/accounts/abi"
 	"github.com/ethereum/go-ethereum/common"
@@ -269,28 +268,13 @@ func (l *Logs) block(ctx context.Context, h *plugins.Host, b *evm.Block, conf *e
 	}
 	if hit || len(l.bits) == 0 {
 		var logs []types.Log
-		// Retried until read: giving up would skip the block (the head
-		// stream does not replay it).
-		delay := 100 * time.Millisecond
-		for attempt := 1; ; attempt++ {
+		read := func() error {
 			var err error
 			logs, err = l.chain.Logs(ctx, b.Hash, l.addresses, l.topics0())
-			if err == nil {
-				break
-			}
-			if ctx.Err() != nil {
-				return nil
-			}
-			h.Logger().Warn("reading logs failed; retrying", "block", b.Number, "attempt", attempt, "error", err, "in", delay)
-			t := h.Clock().NewTimer(delay)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return nil
-			case <-t.C():
-			}
-			delay = min(2*delay, 10*time.Second)
-			h.Alive()
+			return err
+		}
+		if !evm.Retry(ctx, h, "reading logs", b.Number, read) {
+			return nil
 		}
 		for _, lg := range logs {
 			if lg.Removed || lg.BlockHash != b.Hash || !l.matches(lg.Topics) {

@@ -6,7 +6,6 @@ import (
 	"math/big"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/ethereum/go-ethereum/accounts/abi"
 	"github.com/ethereum/go-ethereum/common"
@@ -168,28 +167,8 @@ func (s *scanner) handle(ctx context.Context, ev evm.HeadEvent) error {
 		return nil
 	}
 	b := ev.Block
-	// A block is retried until it is read: giving up would skip it (the
-	// head stream does not replay), so the node's trouble holds the feed
-	// back instead, visibly in the logs and the head lag.
-	delay := 100 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		err := s.block(ctx, b)
-		if err == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
-		s.h.Logger().Warn("reading block activity failed; retrying", "block", b.Number, "attempt", attempt, "error", err, "in", delay)
-		t := s.h.Clock().NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil
-		case <-t.C():
-		}
-		delay = min(2*delay, 10*time.Second)
-		s.h.Alive()
+	if !evm.Retry(ctx, s.h, "reading block activity", b.Number, func() error { return s.block(ctx, b) }) {
+		return nil
 	}
 	s.head, s.last = b.Number, b.Hash
 	s.forgetIdle()
