@@ -32,6 +32,14 @@ type Block struct {
 	ParentHash string `json:"parentHash"`
 	Timestamp  int64  `json:"timestamp"` // Unix milliseconds
 	TxCount    int    `json:"txCount"`
+
+	// Solana: the slot of the parent block (slots in between were
+	// skipped, not missed), the block height, the commitment the block was
+	// read at and the newest root (finalized slot) when it was published.
+	ParentSlot *uint64 `json:"parentSlot,omitempty"`
+	Height     *uint64 `json:"blockHeight,omitempty"`
+	Commitment string  `json:"commitment,omitempty"`
+	Root       uint64  `json:"root,omitempty"`
 }
 
 // Reorg on blocks:<chain> says the blocks from number From on were replaced:
@@ -115,6 +123,13 @@ type WalletEvent struct {
 	// ReplacedBy is the hash of the transaction that took this one's nonce.
 	ReplacedBy string `json:"replacedBy,omitempty"`
 	Error      string `json:"error,omitempty"`
+
+	// Solana: the commitment the event was read at, the fee paid (lamports,
+	// decimal string) and, for token balances and transfers, the token
+	// account.
+	Commitment   string `json:"commitment,omitempty"`
+	Fee          string `json:"fee,omitempty"`
+	TokenAccount string `json:"tokenAccount,omitempty"`
 }
 
 // TxStatus is one update on tx:<chain>:<hash>.
@@ -131,4 +146,8 @@ type TxStatus struct {
 	From          string  `json:"from,omitempty"`
 	Nonce         *uint64 `json:"nonce,omitempty"`
 	TS            int64   `json:"ts"`
+
+	// Solana: the commitment the status was read at (processed, confirmed,
+	// finalized).
+	Commitment string `json:"commitment,omitempty"`
 }

@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/feedd/feedd/internal/endpoint"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -56,38 +56,6 @@ type conn struct {
 	inst     *telemetry.RPC
 	timeout  time.Duration
 	noBatch  atomic.Bool // the endpoint refused a batch: one request at a time
-}
-
-// redactedError hides an endpoint's path and query (API keys) in the text of
-// an error (go-ethereum's HTTP errors quote the full URL) and keeps the
-// wrapped error for errors.Is and errors.As.
-type redactedError struct {
-	msg string
-	err error
-}
-
-func (e *redactedError) Error() string { return e.msg }
-func (e *redactedError) Unwrap() error { return e.err }
-
-// redactErr returns err with the endpoint's full URL (and its path, query
-// and user info, wherever they appear) replaced by its scheme and host.
-func redactErr(err error, raw, redacted string) error {
-	if err == nil || raw == redacted {
-		return err
-	}
-	msg := err.Error()
-	out := strings.ReplaceAll(msg, raw, redacted)
-	if u, perr := url.Parse(raw); perr == nil {
-		for _, secret := range []string{u.RawQuery, u.User.String(), u.Path} {
-			if len(secret) > 1 {
-				out = strings.ReplaceAll(out, secret, "…")
-			}
-		}
-	}
-	if out == msg {
-		return err
-	}
-	return &redactedError{msg: out, err: err}
 }
 
 // New returns the chain called name; nothing is dialled until Run.
@@ -184,7 +152,7 @@ func (c *Chain) Run(ctx context.Context) error {
 				if ctx.Err() != nil {
 					return nil
 				}
-				c.log.Error("endpoint unusable", "endpoint", redact(ep), "error", err)
+				c.log.Error("endpoint unusable", "endpoint", endpoint.Redact(ep), "error", err)
 				c.m.failovers.Add(ctx, 1, c.m.attrs)
 				continue
 			}
@@ -233,33 +201,23 @@ func orderEndpoints(eps []string) []string {
 	return append(ws, other...)
 }
 
-// redact keeps the scheme and host of an endpoint: paths and queries often
-// hold API keys.
-func redact(endpoint string) string {
-	u, err := url.Parse(endpoint)
-	if err != nil || u.Host == "" {
-		return "(malformed endpoint)"
-	}
-	return u.Scheme + "://" + u.Host
-}
-
 // dial connects to endpoint and checks its chain id.
-func (c *Chain) dial(ctx context.Context, endpoint string) (*conn, error) {
-	name := redact(endpoint)
+func (c *Chain) dial(ctx context.Context, rawURL string) (*conn, error) {
+	name := endpoint.Redact(rawURL)
 	dctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
 	defer cancel()
 	opts := []rpc.ClientOption{rpc.WithHTTPClient(&http.Client{Timeout: c.cfg.RequestTimeout})}
-	client, err := rpc.DialOptions(dctx, endpoint, opts...)
+	client, err := rpc.DialOptions(dctx, rawURL, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("dial %s: %w", name, redactErr(err, endpoint, name))
+		return nil, fmt.Errorf("dial %s: %w", name, endpoint.RedactError(err, rawURL))
 	}
 	inst, err := telemetry.NewRPC(c.env.Tracer, c.env.Meter, "jsonrpc", c.name, name)
 	if err != nil {
 		client.Close()
 		return nil, err
 	}
-	cn := &conn{endpoint: name, raw: endpoint, rpc: client, inst: inst, timeout: c.cfg.RequestTimeout,
-		ws: strings.HasPrefix(endpoint, "ws://") || strings.HasPrefix(endpoint, "wss://")}
+	cn := &conn{endpoint: name, raw: rawURL, rpc: client, inst: inst, timeout: c.cfg.RequestTimeout,
+		ws: strings.HasPrefix(rawURL, "ws://") || strings.HasPrefix(rawURL, "wss://")}
 	var id hexutil.Big
 	if err := cn.call(dctx, &id, "eth_chainId"); err != nil {
 		client.Close()
@@ -291,7 +249,7 @@ func (cn *conn) call(ctx context.Context, result any, method string, args ...any
 	err := cn.inst.Call(ctx, method, func(ctx context.Context) error {
 		return cn.rpc.CallContext(ctx, result, method, args...)
 	})
-	return redactErr(err, cn.raw, cn.endpoint)
+	return endpoint.RedactError(err, cn.raw)
 }
 
 // Call makes one JSON-RPC request on the endpoint in use, bounded by the
@@ -335,11 +293,11 @@ func (c *Chain) batch(ctx context.Context, cn *conn, elems []rpc.BatchElem) erro
 			continue
 		}
 		if ctx.Err() == nil && batchRefused(err) {
-			c.log.Warn("endpoint refused a batch request; sending requests one by one to it", "endpoint", cn.endpoint, "error", redactErr(err, cn.raw, cn.endpoint))
+			c.log.Warn("endpoint refused a batch request; sending requests one by one to it", "endpoint", cn.endpoint, "error", endpoint.RedactError(err, cn.raw))
 			cn.noBatch.Store(true)
 			return c.batch(ctx, cn, elems[lo:])
 		}
-		return redactErr(err, cn.raw, cn.endpoint)
+		return endpoint.RedactError(err, cn.raw)
 	}
 	return nil
 }
@@ -378,7 +336,7 @@ func (c *Chain) follow(ctx context.Context, cn *conn) error {
 		sub, err := cn.rpc.EthSubscribe(sctx, notes, "newHeads")
 		cancel()
 		if err != nil {
-			c.log.Warn("newHeads subscription refused; polling", "endpoint", cn.endpoint, "error", redactErr(err, cn.raw, cn.endpoint))
+			c.log.Warn("newHeads subscription refused; polling", "endpoint", cn.endpoint, "error", endpoint.RedactError(err, cn.raw))
 		} else {
 			subErr = sub.Err()
 		}
@@ -402,7 +360,7 @@ func (c *Chain) follow(ctx context.Context, cn *conn) error {
 		sub, err := cn.rpc.EthSubscribe(sctx, pending, "newPendingTransactions")
 		cancel()
 		if err != nil {
-			c.log.Info("pending transaction subscription refused; watched transactions show as pending at the next block", "endpoint", cn.endpoint, "error", redactErr(err, cn.raw, cn.endpoint))
+			c.log.Info("pending transaction subscription refused; watched transactions show as pending at the next block", "endpoint", cn.endpoint, "error", endpoint.RedactError(err, cn.raw))
 			return
 		}
 		go func() {
@@ -437,12 +395,12 @@ func (c *Chain) follow(ctx context.Context, cn *conn) error {
 			if err == nil {
 				err = errors.New("subscription ended")
 			}
-			return fmt.Errorf("newHeads subscription: %w", redactErr(err, cn.raw, cn.endpoint))
+			return fmt.Errorf("newHeads subscription: %w", endpoint.RedactError(err, cn.raw))
 		case <-c.pending.added:
 			subscribePending()
 			continue
 		case err := <-pendErr:
-			return fmt.Errorf("newPendingTransactions subscription: %w", redactErr(err, cn.raw, cn.endpoint))
+			return fmt.Errorf("newPendingTransactions subscription: %w", endpoint.RedactError(err, cn.raw))
 		case raw := <-notes:
 			h, err := decodeHeader(raw)
 			if err != nil {

@@ -73,9 +73,11 @@ func namespaces(c *Config) []*channels.Namespace {
 		symbols[s.Symbol] = true
 	}
 	chains := map[string]bool{}
+	chainType := map[string]string{}
 	for _, ch := range c.Chains {
 		if name, ok := ch["name"].(string); ok {
 			chains[name] = true
+			chainType[name], _ = ch["type"].(string)
 		}
 	}
 	known := func(m map[string]bool) string {
@@ -124,9 +126,15 @@ func namespaces(c *Config) []*channels.Namespace {
 			if err := chainName(chain); err != nil {
 				return "", err
 			}
-			h, _, err := feeds.CanonTxHash(hash)
+			h, kind, err := feeds.CanonTxHash(hash)
 			if err != nil {
 				return "", err
+			}
+			switch typ := chainType[chain]; {
+			case kind == feeds.AddressSolana && typ != "solana":
+				return "", fmt.Errorf("%q is a Solana signature, but chain %q is of type %s", hash, chain, typ)
+			case kind == feeds.AddressEVM && typ == "solana":
+				return "", fmt.Errorf("%q is an EVM transaction hash, but chain %q is a Solana chain: want a base58 signature", hash, chain)
 			}
 			return chain + ":" + h, nil
 		}},

@@ -4,6 +4,7 @@ package all
 
 import (
 	_ "github.com/feedd/feedd/chains/evm"              // evm (chain)
+	_ "github.com/feedd/feedd/chains/solana"           // solana (chain)
 	_ "github.com/feedd/feedd/plugins/evm/blocks"      // evm.blocks
 	_ "github.com/feedd/feedd/plugins/evm/logs"        // evm.logs
 	_ "github.com/feedd/feedd/plugins/evm/tx"          // evm.tx
@@ -15,4 +16,7 @@ import (
 	_ "github.com/feedd/feedd/plugins/price/kraken"    // price.kraken
 	_ "github.com/feedd/feedd/plugins/price/uniswap"   // price.uniswapv2, price.uniswapv3
 	_ "github.com/feedd/feedd/plugins/replay"          // price.replay
+	_ "github.com/feedd/feedd/plugins/solana/slots"    // solana.slots
+	_ "github.com/feedd/feedd/plugins/solana/tx"       // solana.tx
+	_ "github.com/feedd/feedd/plugins/solana/wallets"  // solana.wallets
 )

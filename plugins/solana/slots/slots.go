@@ -1,0 +1,235 @@
+// Package slots is the solana.slots plugin: every block of a Solana chain at
+// the chain's commitment (confirmed for processed, since blocks are not
+// served at processed), in slot order, to blocks:<chain>, with its time,
+// transaction count, parent slot and height. Skipped slots are not gaps: the
+// node's list of produced blocks says which slots have one. A gap notice
+// says when the feed fell further behind than max_backfill slots and jumped.
+package slots
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/gagliardetto/solana-go/rpc"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/feedd/feedd/chains/solana"
+	"github.com/feedd/feedd/feeds"
+	"github.com/feedd/feedd/plugins"
+)
+
+// Config is solana.slots' configuration.
+type Config struct {
+	Chain        string        `yaml:"chain" required:"true" ref:"chain" doc:"the solana chain (its name under chains:) whose blocks go to blocks:<chain>"`
+	MaxBackfill  int           `yaml:"max_backfill" default:"256" min:"1" max:"10000" doc:"most slots caught up after falling behind (a disconnect); beyond it the feed jumps and a gap notice says which slots it skipped"`
+	PollInterval time.Duration `yaml:"poll_interval" default:"2s" min:"10ms" doc:"how often to look for new blocks over HTTP when no slot notification came (pubsub down)"`
+}
+
+//go:embed example.yaml
+var example string
+
+func init() {
+	plugins.Register(plugins.Type{
+		Name:    "solana.slots",
+		Kind:    plugins.KindSource,
+		Doc:     "publishes every block of a Solana chain to blocks:<chain> in slot order (time, transaction count, parent slot), skipped slots told apart from gaps",
+		Config:  func() any { return &Config{} },
+		Example: example,
+		NewSource: func(cfg any, env plugins.Env) (plugins.Instance, error) {
+			c, err := solana.Lookup(env, cfg.(*Config).Chain)
+			if err != nil {
+				return nil, err
+			}
+			return New(*cfg.(*Config), c, env), nil
+		},
+	})
+}
+
+// Slots is a running solana.slots instance.
+type Slots struct {
+	cfg    Config
+	chain  *solana.Chain
+	tracer trace.Tracer
+	commit rpc.CommitmentType
+
+	last uint64 // newest slot published (or skipped past); 0 before the first
+}
+
+// New returns an instance of cfg on chain.
+func New(cfg Config, chain *solana.Chain, env plugins.Env) *Slots {
+	tracer := env.Tracer
+	if tracer == nil {
+		tracer = noop.NewTracerProvider().Tracer("")
+	}
+	if cfg.MaxBackfill <= 0 {
+		cfg.MaxBackfill = 256
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = 2 * time.Second
+	}
+	commit := chain.Commitment()
+	if commit == rpc.CommitmentProcessed {
+		commit = rpc.CommitmentConfirmed
+	}
+	return &Slots{cfg: cfg, chain: chain, tracer: tracer, commit: commit}
+}
+
+// Run publishes blocks until ctx ends. Slot notifications (root ones at
+// finalized commitment) say when to look and how far; a timer looks when
+// they stop.
+func (s *Slots) Run(ctx context.Context, h *plugins.Host) error {
+	in := solana.NewInbox(64)
+	method := "slotSubscribe"
+	if s.commit == rpc.CommitmentFinalized {
+		method = "rootSubscribe"
+	}
+	sub := s.chain.Subscribe(solana.SubRequest{Method: method}, in)
+	defer sub.Close()
+	clk := h.Clock()
+	var hint uint64 // newest slot notified since the last look
+	for {
+		if err := s.catchUp(ctx, h, hint); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			h.Logger().Warn("reading blocks failed; trying again at the next slot", "error", err)
+		}
+		hint = 0
+		t := clk.NewTimer(s.cfg.PollInterval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-in.Ready():
+			notes, _ := in.Take()
+			for _, n := range notes {
+				if n.Kind == solana.NoteData {
+					hint = max(hint, notified(n))
+				}
+			}
+		case <-t.C():
+		}
+		t.Stop()
+	}
+}
+
+// notified returns the slot a slot or root notification names, or 0.
+func notified(n solana.Notification) uint64 {
+	var slot struct {
+		Slot uint64 `json:"slot"`
+	}
+	if json.Unmarshal(n.Result, &slot) == nil && slot.Slot > 0 {
+		return slot.Slot
+	}
+	var root uint64
+	if json.Unmarshal(n.Result, &root) == nil {
+		return root
+	}
+	return 0
+}
+
+// catchUp publishes the blocks produced since the last one, up to head
+// (a notified slot; 0: ask the node for its newest at the commitment). The
+// node's list of blocks ends at its newest at the commitment, so a head
+// ahead of it (processed) is harmless: the rest comes next time.
+func (s *Slots) catchUp(ctx context.Context, h *plugins.Host, head uint64) error {
+	if head == 0 || s.last == 0 {
+		err := s.chain.Do(ctx, "getSlot", func(ctx context.Context, cl *rpc.Client) (err error) {
+			head, err = cl.GetSlot(ctx, s.commit)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("getSlot: %w", err)
+		}
+		if s.last == 0 {
+			s.last = head - min(head, 1) // start at the newest block
+		}
+	}
+	if head <= s.last {
+		h.Alive()
+		return nil
+	}
+	start := s.last + 1
+	if behind := head - s.last; behind > uint64(s.cfg.MaxBackfill) {
+		start = head - uint64(s.cfg.MaxBackfill) + 1
+		gap := feeds.Gap{Type: "gap", Chain: s.chain.Name(), From: s.last + 1, To: start - 1,
+			Reason: fmt.Sprintf("fell %d slots behind, more than max_backfill %d", behind, s.cfg.MaxBackfill)}
+		h.Logger().Warn("skipping slots", "from", gap.From, "to", gap.To, "reason", gap.Reason)
+		s.chain.NoteGap(ctx)
+		h.EmitContext(ctx, feeds.Publication{Kind: "gap", Channel: "blocks:" + s.chain.Name(), Data: gap})
+		s.last = start - 1
+	}
+	var produced rpc.BlocksResult
+	err := s.chain.Do(ctx, "getBlocks", func(ctx context.Context, cl *rpc.Client) (err error) {
+		produced, err = cl.GetBlocks(ctx, start, &head, s.commit)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("getBlocks %d-%d: %w", start, head, err)
+	}
+	for _, slot := range produced {
+		if slot <= s.last || slot > head {
+			continue
+		}
+		ok, err := s.publish(ctx, h, slot)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return nil // not available yet: the next round
+		}
+		s.last = slot
+	}
+	return nil
+}
+
+// publish reads one block and publishes it; false when it is not available
+// yet at the commitment.
+func (s *Slots) publish(ctx context.Context, h *plugins.Host, slot uint64) (bool, error) {
+	ctx, span := s.tracer.Start(ctx, "solana.slots.block", trace.WithAttributes(
+		attribute.String("feedd.chain", s.chain.Name()), attribute.Int64("feedd.block.number", int64(slot))))
+	defer span.End()
+	var b *rpc.GetBlockResult
+	zero := uint64(0)
+	rewards := false
+	err := s.chain.Do(ctx, "getBlock", func(ctx context.Context, cl *rpc.Client) (err error) {
+		b, err = cl.GetBlockWithOpts(ctx, slot, &rpc.GetBlockOpts{
+			TransactionDetails: rpc.TransactionDetailsSignatures, Rewards: &rewards,
+			Commitment: s.commit, MaxSupportedTransactionVersion: &zero,
+		})
+		return err
+	})
+	switch {
+	case solana.IsSkipped(err):
+		return true, nil
+	case solana.IsNotAvailable(err):
+		return false, nil
+	case err != nil:
+		span.RecordError(err)
+		return false, fmt.Errorf("getBlock %d: %w", slot, err)
+	case b == nil:
+		return false, nil
+	}
+	blk := feeds.Block{Type: "block", Chain: s.chain.Name(), Number: slot, Hash: b.Blockhash.String(),
+		ParentHash: b.PreviousBlockhash.String(), TxCount: len(b.Signatures), Commitment: string(s.commit)}
+	parent := b.ParentSlot
+	blk.ParentSlot = &parent
+	if b.BlockHeight != nil {
+		height := *b.BlockHeight
+		blk.Height = &height
+	}
+	if b.BlockTime != nil {
+		blk.Timestamp = int64(*b.BlockTime) * 1000
+	}
+	if _, root, ok := s.chain.Slot(); ok {
+		blk.Root = root
+	}
+	span.SetAttributes(attribute.Int("feedd.block.txs", blk.TxCount))
+	h.EmitContext(ctx, feeds.Publication{Kind: "block", Channel: "blocks:" + s.chain.Name(), Data: blk})
+	return true, nil
+}

@@ -1,0 +1,314 @@
+package tx
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/gagliardetto/solana-go"
+	"github.com/gagliardetto/solana-go/rpc"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	chain "github.com/feedd/feedd/chains/solana"
+	"github.com/feedd/feedd/feeds"
+	"github.com/feedd/feedd/plugins"
+)
+
+// The commitments a transaction walks through, in order.
+var levels = []rpc.CommitmentType{rpc.CommitmentProcessed, rpc.CommitmentConfirmed, rpc.CommitmentFinalized}
+
+func rank(c rpc.CommitmentType) int {
+	for i, l := range levels {
+		if l == c {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+// rooted is the confirmations reported once a transaction is finalized
+// (the node reports null then): the depth of a vote tower.
+const rooted = 32
+
+// watched is one followed transaction.
+type watched struct {
+	sig     solana.Signature
+	key     string
+	height0 uint64 // block height when the watch began
+	level   int    // rank of the newest commitment seen; 0: not landed
+	failed  bool
+	slot    uint64
+	errText string
+	final   bool // finalized or dropped
+	subs    []*chain.Sub
+	last    feeds.TxStatus
+	sent    bool
+}
+
+// watcher owns the followed transactions; it runs on the instance's
+// goroutine.
+type watcher struct {
+	cfg    Config
+	chain  *chain.Chain
+	h      *plugins.Host
+	in     *chain.Inbox
+	tracer trace.Tracer
+	txs    map[solana.Signature]*watched
+	open   int // not final
+}
+
+func newWatcher(cfg Config, c *chain.Chain, h *plugins.Host, in *chain.Inbox, tracer trace.Tracer) *watcher {
+	return &watcher{cfg: cfg, chain: c, h: h, in: in, tracer: tracer, txs: map[solana.Signature]*watched{}}
+}
+
+// add starts following sig: its current status is read and published, and
+// while it is not final, each commitment is subscribed.
+func (w *watcher) add(ctx context.Context, sig solana.Signature) {
+	if w.txs[sig] != nil {
+		return
+	}
+	if w.open >= w.cfg.MaxWatched {
+		w.h.Logger().Warn("max_watched reached; transaction not followed", "signature", sig.String(), "max_watched", w.cfg.MaxWatched)
+		return
+	}
+	x := &watched{sig: sig, key: sig.String()}
+	w.txs[sig] = x
+	w.open++
+	ctx, span := w.tracer.Start(ctx, "solana.tx.watch", trace.WithAttributes(attribute.String("feedd.chain", w.chain.Name()), attribute.String("feedd.tx", x.key)))
+	defer span.End()
+	if h, err := w.height(ctx); err == nil {
+		x.height0 = h
+	} else {
+		w.h.Logger().Warn("reading the block height failed; the drop deadline starts at the next poll", "signature", x.key, "error", err)
+	}
+	w.read(ctx, []*watched{x})
+	if !x.sent {
+		w.publish(ctx, x)
+	}
+	if x.final {
+		return
+	}
+	for _, l := range levels[x.level:] {
+		x.subs = append(x.subs, w.chain.Subscribe(chain.SubRequest{Method: "signatureSubscribe", OneShot: true, Key: level{x, l},
+			Params: []any{x.key, map[string]any{"commitment": l}}}, w.in))
+	}
+}
+
+// level tags a signature subscription with its commitment.
+type level struct {
+	x *watched
+	c rpc.CommitmentType
+}
+
+// remove stops following sig.
+func (w *watcher) remove(sig solana.Signature) {
+	x := w.txs[sig]
+	if x == nil {
+		return
+	}
+	w.finish(x)
+	delete(w.txs, sig)
+}
+
+func (w *watcher) finish(x *watched) {
+	for _, s := range x.subs {
+		s.Close()
+	}
+	x.subs = nil
+	if !x.final {
+		x.final = true
+		w.open--
+	}
+}
+
+func (w *watcher) closeAll() {
+	for _, x := range w.txs {
+		w.finish(x)
+	}
+}
+
+// handle takes a signature notification.
+func (w *watcher) handle(ctx context.Context, n chain.Notification) {
+	k, ok := n.Sub.Key.(level)
+	if !ok || w.txs[k.x.sig] != k.x || k.x.final {
+		return
+	}
+	x := k.x
+	switch n.Kind {
+	case chain.NoteRefused:
+		w.h.Logger().Warn("signature subscription refused; the poll follows the transaction", "signature", x.key, "error", n.Err)
+		return
+	case chain.NoteSubscribed:
+		if n.Again {
+			w.read(ctx, []*watched{x}) // what the reconnect may have hidden
+		}
+		return
+	}
+	var note struct {
+		Context struct {
+			Slot uint64 `json:"slot"`
+		} `json:"context"`
+		Value json.RawMessage `json:"value"`
+	}
+	if err := json.Unmarshal(n.Result, &note); err != nil {
+		w.h.Logger().Warn("malformed signature notification skipped", "signature", x.key, "error", err)
+		return
+	}
+	var v struct {
+		Err json.RawMessage `json:"err"`
+	}
+	if len(note.Value) > 0 && note.Value[0] == '"' {
+		return // "receivedSignature"
+	}
+	if err := json.Unmarshal(note.Value, &v); err != nil {
+		w.h.Logger().Warn("malformed signature notification skipped", "signature", x.key, "error", err)
+		return
+	}
+	ctx, span := w.tracer.Start(ctx, "solana.tx.notification", trace.WithAttributes(attribute.String("feedd.chain", w.chain.Name()),
+		attribute.String("feedd.tx", x.key), attribute.String("feedd.commitment", string(k.c)), attribute.Int64("feedd.slot", int64(note.Context.Slot))))
+	defer span.End()
+	var confirmations *uint64
+	if k.c != rpc.CommitmentFinalized {
+		one := uint64(1)
+		confirmations = &one
+	}
+	w.apply(ctx, x, rank(k.c), note.Context.Slot, chain.ErrorText(v.Err), confirmations)
+}
+
+// poll reads the status of every unfinished transaction, and drops those
+// whose blockhash must have expired.
+func (w *watcher) poll(ctx context.Context) {
+	var open []*watched
+	for _, x := range w.txs {
+		if !x.final {
+			open = append(open, x)
+		}
+	}
+	if len(open) == 0 {
+		return
+	}
+	ctx, span := w.tracer.Start(ctx, "solana.tx.poll", trace.WithAttributes(attribute.String("feedd.chain", w.chain.Name()), attribute.Int("feedd.txs", len(open))))
+	defer span.End()
+	w.read(ctx, open)
+	var waiting []*watched
+	for _, x := range open {
+		if x.level == 0 && !x.final {
+			waiting = append(waiting, x)
+		}
+	}
+	if len(waiting) == 0 {
+		return
+	}
+	h, err := w.height(ctx)
+	if err != nil {
+		w.h.Logger().Warn("reading the block height failed", "error", err)
+		return
+	}
+	for _, x := range waiting {
+		switch {
+		case x.height0 == 0:
+			x.height0 = h
+		case h >= x.height0+w.cfg.DropAfterBlocks:
+			x.last = feeds.TxStatus{Chain: w.chain.Name(), Hash: x.key, Status: feeds.StatusDropped, TS: w.h.Clock().Now().UnixMilli(),
+				Error: fmt.Sprintf("not landed within %d blocks (block height %d to %d): its blockhash has expired", w.cfg.DropAfterBlocks, x.height0, h)}
+			w.emit(ctx, x)
+			w.finish(x)
+		}
+	}
+}
+
+// read applies the statuses the node reports for xs (in batches of 256,
+// the most getSignatureStatuses takes).
+func (w *watcher) read(ctx context.Context, xs []*watched) {
+	for len(xs) > 0 {
+		batch := xs[:min(len(xs), 256)]
+		xs = xs[len(batch):]
+		sigs := make([]solana.Signature, len(batch))
+		for i, x := range batch {
+			sigs[i] = x.sig
+		}
+		var res *rpc.GetSignatureStatusesResult
+		err := w.chain.Do(ctx, "getSignatureStatuses", func(ctx context.Context, cl *rpc.Client) (err error) {
+			res, err = cl.GetSignatureStatuses(ctx, true, sigs...)
+			return err
+		})
+		if err != nil {
+			w.h.Logger().Warn("reading transaction statuses failed", "error", err)
+			return
+		}
+		for i, x := range batch {
+			if i >= len(res.Value) || x.final {
+				continue
+			}
+			st := res.Value[i]
+			if st == nil {
+				if x.level > 0 && x.level < rank(rpc.CommitmentConfirmed) {
+					// Seen processed, gone now: its fork was abandoned.
+					x.level, x.slot, x.errText, x.failed = 0, 0, "", false
+					x.last = feeds.TxStatus{Chain: w.chain.Name(), Hash: x.key, Status: feeds.StatusReorged, TS: w.h.Clock().Now().UnixMilli()}
+					w.emit(ctx, x)
+				}
+				continue
+			}
+			errJSON, _ := json.Marshal(st.Err)
+			w.apply(ctx, x, rank(rpc.CommitmentType(st.ConfirmationStatus)), st.Slot, chain.ErrorText(errJSON), st.Confirmations)
+		}
+	}
+}
+
+// apply takes a status at commitment rank lv and publishes it when it is
+// news.
+func (w *watcher) apply(ctx context.Context, x *watched, lv int, slot uint64, errMsg string, confirmations *uint64) {
+	if lv == 0 || lv < x.level || (lv == x.level && x.sent) {
+		return
+	}
+	x.level, x.slot = lv, slot
+	if errMsg != "" {
+		x.failed, x.errText = true, errMsg
+	}
+	c := levels[lv-1]
+	block := slot
+	st := feeds.TxStatus{Chain: w.chain.Name(), Hash: x.key, Block: &block, Commitment: string(c), TS: w.h.Clock().Now().UnixMilli(), Error: x.errText}
+	switch {
+	case x.failed:
+		st.Status = feeds.StatusFailed
+	case c == rpc.CommitmentProcessed:
+		st.Status = feeds.StatusIncluded
+	default:
+		st.Status = feeds.StatusConfirmed
+	}
+	switch {
+	case c == rpc.CommitmentFinalized:
+		st.Confirmations = rooted
+	case confirmations != nil:
+		st.Confirmations = max(*confirmations, 1)
+	default:
+		st.Confirmations = 1
+	}
+	x.last = st
+	w.emit(ctx, x)
+	if c == rpc.CommitmentFinalized {
+		w.finish(x)
+	}
+}
+
+// publish sends x's first status: pending when the node does not know it.
+func (w *watcher) publish(ctx context.Context, x *watched) {
+	x.last = feeds.TxStatus{Chain: w.chain.Name(), Hash: x.key, Status: feeds.StatusPending, TS: w.h.Clock().Now().UnixMilli()}
+	w.emit(ctx, x)
+}
+
+func (w *watcher) emit(ctx context.Context, x *watched) {
+	x.sent = true
+	w.h.EmitContext(ctx, feeds.Publication{Kind: "tx", Channel: "tx:" + w.chain.Name() + ":" + x.key, Data: x.last})
+}
+
+func (w *watcher) height(ctx context.Context) (uint64, error) {
+	var h uint64
+	err := w.chain.Do(ctx, "getBlockHeight", func(ctx context.Context, cl *rpc.Client) (err error) {
+		h, err = cl.GetBlockHeight(ctx, rpc.CommitmentConfirmed)
+		return err
+	})
+	return h, err
+}
