@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
-	"runtime"
 	"testing"
 	"time"
 
@@ -348,7 +348,10 @@ func TestWSFailoverAndStall(t *testing.T) {
 		}
 	}()
 	defer func() { close(stop); <-done }()
-	waitFor(t, func() bool { st := c.ChainStatus(); return st.Head >= 3 && st.Endpoint == "ws://"+strings.TrimPrefix(srv.WSURL(), "ws://") }, "the head to follow slots")
+	waitFor(t, func() bool {
+		st := c.ChainStatus()
+		return st.Head >= 3 && st.Endpoint == "ws://"+strings.TrimPrefix(srv.WSURL(), "ws://")
+	}, "the head to follow slots")
 }
 
 func waitFor(t *testing.T, ok func() bool, what string) {

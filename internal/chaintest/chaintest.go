@@ -41,8 +41,9 @@ type Options struct {
 	Telemetry telemetry.Options
 }
 
-// Env is a running dev chain and daemon.
+// Env is a running daemon, and the dev chain it follows when Start made it.
 type Env struct {
+	// Dev is the EVM dev chain (nil for StartDaemon and StartSolana).
 	Dev    *devchain.Chain
 	Daemon *daemon.Daemon
 	// Logs holds the daemon's log lines.
@@ -108,17 +109,27 @@ chains:
     backoff_initial: 10ms
     backoff_max: 200ms
 %s`, dev.ChainID().Uint64(), endpoint, opts.Confirmations, opts.MaxBackfill, opts.Extra)
+	e := StartDaemon(t, cfg, opts.Telemetry)
+	e.Dev = dev
+	return e
+}
+
+// StartDaemon runs the daemon on the configuration cfg (YAML; its listen
+// address should be 127.0.0.1:0) until the test ends, and waits until it is
+// ready.
+func StartDaemon(t testing.TB, cfg string, tel telemetry.Options) *Env {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "feedd.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	logs := &Buffer{}
-	d, err := daemon.New(daemon.Options{ConfigPath: path, LogOutput: logs, Telemetry: opts.Telemetry})
+	d, err := daemon.New(daemon.Options{ConfigPath: path, LogOutput: logs, Telemetry: tel})
 	if err != nil {
 		t.Fatalf("daemon: %v\nconfig:\n%s", err, cfg)
 	}
 	rctx, rcancel := context.WithCancel(context.Background())
-	e := &Env{Dev: dev, Daemon: d, Logs: logs, cancel: rcancel, done: make(chan error, 1)}
+	e := &Env{Daemon: d, Logs: logs, cancel: rcancel, done: make(chan error, 1)}
 	go func() { e.done <- d.Run(rctx, nil) }()
 	t.Cleanup(func() {
 		e.cancel()

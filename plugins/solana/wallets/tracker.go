@@ -39,6 +39,7 @@ type mention struct {
 	sub       *chain.Sub
 	watermark string // newest signature known to mention addr
 	marked    bool   // watermark read once
+	since     uint64 // the chain's slot when the watch began
 }
 
 // wallet is one watched address.
@@ -121,6 +122,7 @@ func (t *tracker) watch(addr solana.PublicKey, static bool) {
 	}
 	w := &wallet{addr: addr, key: addr.String(), static: static, tokens: map[string]*tokenAcct{}, seen: map[string]bool{}}
 	w.self.addr = addr
+	w.self.since, _, _ = t.chain.Slot()
 	t.wallets[addr] = w
 	w.acct = t.chain.Subscribe(chain.SubRequest{Method: "accountSubscribe", Key: subKey{kind: subAccount, w: w},
 		Params: []any{w.key, map[string]any{"encoding": "base64", "commitment": t.commit}}}, t.in)
@@ -197,12 +199,12 @@ func (t *tracker) handle(ctx context.Context, n chain.Notification) {
 				t.listTokens(ctx, w)
 			}
 		case subToken:
-			if n.Again {
-				t.readToken(ctx, w, k.tok)
-			}
+			// Changes between finding the account and this subscription
+			// (or during a reconnect) are in its state.
+			t.readToken(ctx, w, k.tok)
 		case subLogs:
 			if !k.m.marked {
-				t.mark(ctx, k.m)
+				t.mark(ctx, w, k.m)
 			} else if n.Again {
 				t.catchUp(ctx, w, k.m)
 			}
@@ -329,6 +331,7 @@ func (t *tracker) follow(w *wallet, addr solana.PublicKey, program string) *toke
 	}
 	tok := &tokenAcct{addr: addr, key: addr.String(), program: program, decimals: -1}
 	tok.logs.addr = addr
+	tok.logs.since, _, _ = t.chain.Slot()
 	w.tokens[tok.key] = tok
 	tok.sub = t.chain.Subscribe(chain.SubRequest{Method: "accountSubscribe", Key: subKey{kind: subToken, w: w, tok: tok},
 		Params: []any{tok.key, map[string]any{"encoding": "jsonParsed", "commitment": t.commit}}}, t.in)
@@ -411,18 +414,30 @@ func (t *tracker) setToken(ctx context.Context, w *wallet, tok *tokenAcct, st to
 	t.publish(ctx, w, ev)
 }
 
-// mark reads the newest signature mentioning m.addr: the point a catch-up
-// after a reconnect starts from.
-func (t *tracker) mark(ctx context.Context, m *mention) {
-	sigs, err := t.signatures(ctx, m.addr, "", 1)
+// markDepth is how many recent signatures the first subscription of a
+// mention reads.
+const markDepth = 20
+
+// mark reads the newest signatures mentioning m.addr, the point a catch-up
+// after a reconnect starts from, and reports those that landed after the
+// watch began (while the subscription was being set up).
+func (t *tracker) mark(ctx context.Context, w *wallet, m *mention) {
+	sigs, err := t.signatures(ctx, m.addr, "", markDepth)
 	if err != nil {
-		t.h.Logger().Warn("reading the newest signature failed", "address", m.addr.String(), "error", err)
+		t.h.Logger().Warn("reading the newest signatures failed", "address", m.addr.String(), "error", err)
 		return
 	}
-	if len(sigs) > 0 && m.watermark == "" {
-		m.watermark = sigs[0].Signature.String()
-	}
 	m.marked = true
+	for i := len(sigs) - 1; i >= 0; i-- {
+		s := sigs[i]
+		if m.watermark == "" || s.Slot > m.since {
+			m.watermark = s.Signature.String()
+		}
+		if m.since > 0 && s.Slot > m.since {
+			errJSON, _ := json.Marshal(s.Err)
+			t.transaction(ctx, w, s.Signature.String(), s.Slot, errJSON)
+		}
+	}
 }
 
 // catchUp fetches the transactions mentioning m.addr since its watermark
