@@ -152,7 +152,9 @@ func TestTokenBalancesAndTransfers(t *testing.T) {
 	evs = has(t, w, "the token transfer in", func(e feeds.WalletEvent) bool {
 		return e.Type == feeds.WalletTokenTransfer && e.TxHash == back.String()
 	})
-	in := find(evs, func(e feeds.WalletEvent) bool { return e.TxHash == back.String() && e.Type == feeds.WalletTokenTransfer })
+	in := find(evs, func(e feeds.WalletEvent) bool {
+		return e.TxHash == back.String() && e.Type == feeds.WalletTokenTransfer
+	})
 	if len(in) != 1 || in[0].Direction != "in" || in[0].From != bob.String() || in[0].Amount != "250000" {
 		t.Errorf("token transfer in %+v", in)
 	}
