@@ -4,6 +4,7 @@
 //
 //	devchain [run] [flags]    start the chain, deploy the contracts, send traffic until Ctrl-C
 //	devchain send [flags]     sign a transfer, print its hash, broadcast it after a delay
+//	devchain solana [flags]   run a local Solana node (JSON-RPC and pubsub) with demo wallets and traffic
 //	devchain help
 //
 // The chain serves JSON-RPC over HTTP and WebSocket on one port (default
@@ -57,6 +58,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdRun(ctx, args, stdout, stderr)
 	case "send":
 		return cmdSend(ctx, args, stdout, stderr)
+	case "solana":
+		return cmdSolana(ctx, args, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		usage(stdout)
 		return 0
@@ -73,7 +76,10 @@ func usage(w io.Writer) {
                            and send random traffic until Ctrl-C
   devchain send [flags]    sign a native transfer with a dev key, print its hash, wait -delay,
                            broadcast it and print the block that includes it
-  devchain help            this text; "devchain run -h" and "devchain send -h" list the flags
+  devchain solana [flags]  run a local Solana node on 127.0.0.1:8899 (JSON-RPC and pubsub, the
+                           hermetic test node of the solana feeds) with three demo wallets, two
+                           token mints (Token and Token-2022) and random transfers until Ctrl-C
+  devchain help            this text; "devchain <command> -h" lists the flags
 `)
 }
 

@@ -57,7 +57,8 @@ type Slots struct {
 	tracer trace.Tracer
 	commit rpc.CommitmentType
 
-	last uint64 // newest slot published (or skipped past); 0 before the first
+	next    uint64 // the first slot neither published nor known to be skipped
+	started bool   // next is set: the first look found the node's newest slot
 }
 
 // New returns an instance of cfg on chain.
@@ -133,12 +134,23 @@ func notified(n solana.Notification) uint64 {
 	return 0
 }
 
-// catchUp publishes the blocks produced since the last one, up to head
-// (a notified slot; 0: ask the node for its newest at the commitment). The
-// node's list of blocks ends at its newest at the commitment, so a head
-// ahead of it (processed) is harmless: the rest comes next time.
-func (s *Slots) catchUp(ctx context.Context, h *plugins.Host, head uint64) error {
-	if head == 0 || s.last == 0 {
+// countLimit bounds the slots whose blocks catchUp counts before deciding
+// whether it fell behind: a longer stretch is a gap without asking (no run
+// of skipped slots is that long), so a long disconnect costs no huge
+// getBlocks.
+func (s *Slots) countLimit() uint64 { return max(4*uint64(s.cfg.MaxBackfill), 1000) }
+
+// catchUp publishes the blocks produced since the last one, up to head: the
+// notified slot hint, or the node's newest slot at the commitment (at the
+// start, when there is no hint, and when the hint is more than max_backfill
+// slots ahead: a notified slot is processed, or could be wrong, and a jump
+// must not rest on it). The node's list of blocks ends at its newest at the
+// commitment, so a hint ahead of it is harmless: the rest comes next time.
+// Skipped slots are not a gap: the feed jumps only when more than
+// max_backfill blocks wait.
+func (s *Slots) catchUp(ctx context.Context, h *plugins.Host, hint uint64) error {
+	head, vouched := hint, false
+	if !s.started || hint == 0 || hint >= s.next && hint-s.next >= uint64(s.cfg.MaxBackfill) {
 		err := s.chain.Do(ctx, "getSlot", func(ctx context.Context, cl *rpc.Client) (err error) {
 			head, err = cl.GetSlot(ctx, s.commit)
 			return err
@@ -146,34 +158,36 @@ func (s *Slots) catchUp(ctx context.Context, h *plugins.Host, head uint64) error
 		if err != nil {
 			return fmt.Errorf("getSlot: %w", err)
 		}
-		if s.last == 0 {
-			s.last = head - min(head, 1) // start at the newest block
+		vouched = true
+		if !s.started {
+			s.next, s.started = head, true // start at the newest block
+			h.Ready()
 		}
 	}
-	if head <= s.last {
+	if head < s.next {
 		h.Alive()
 		return nil
 	}
-	start := s.last + 1
-	if behind := head - s.last; behind > uint64(s.cfg.MaxBackfill) {
+	start := s.next
+	if behind := head - s.next + 1; behind > s.countLimit() {
 		start = head - uint64(s.cfg.MaxBackfill) + 1
-		gap := feeds.Gap{Type: "gap", Chain: s.chain.Name(), From: s.last + 1, To: start - 1,
+	}
+	produced, err := s.blocks(ctx, start, head)
+	if err != nil {
+		return err
+	}
+	if len(produced) > s.cfg.MaxBackfill || start > s.next {
+		behind := head - s.next + 1
+		start = head - uint64(s.cfg.MaxBackfill) + 1
+		gap := feeds.Gap{Type: "gap", Chain: s.chain.Name(), From: s.next, To: start - 1,
 			Reason: fmt.Sprintf("fell %d slots behind, more than max_backfill %d", behind, s.cfg.MaxBackfill)}
 		h.Logger().Warn("skipping slots", "from", gap.From, "to", gap.To, "reason", gap.Reason)
 		s.chain.NoteGap(ctx)
 		h.EmitContext(ctx, feeds.Publication{Kind: "gap", Channel: "blocks:" + s.chain.Name(), Data: gap})
-		s.last = start - 1
-	}
-	var produced rpc.BlocksResult
-	err := s.chain.Do(ctx, "getBlocks", func(ctx context.Context, cl *rpc.Client) (err error) {
-		produced, err = cl.GetBlocks(ctx, start, &head, s.commit)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("getBlocks %d-%d: %w", start, head, err)
+		s.next = start
 	}
 	for _, slot := range produced {
-		if slot <= s.last || slot > head {
+		if slot < s.next || slot > head {
 			continue
 		}
 		ok, err := s.publish(ctx, h, slot)
@@ -183,9 +197,29 @@ func (s *Slots) catchUp(ctx context.Context, h *plugins.Host, head uint64) error
 		if !ok {
 			return nil // not available yet: the next round
 		}
-		s.last = slot
+		s.next = slot + 1
 	}
+	if vouched {
+		// The node's list went up to head at the commitment: the slots
+		// after its last block were skipped.
+		s.next = max(s.next, head+1)
+	}
+	h.Alive()
 	return nil
+}
+
+// blocks returns the node's list of blocks from start to head at the
+// commitment.
+func (s *Slots) blocks(ctx context.Context, start, head uint64) (rpc.BlocksResult, error) {
+	var produced rpc.BlocksResult
+	err := s.chain.Do(ctx, "getBlocks", func(ctx context.Context, cl *rpc.Client) (err error) {
+		produced, err = cl.GetBlocks(ctx, start, &head, s.commit)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("getBlocks %d-%d: %w", start, head, err)
+	}
+	return produced, nil
 }
 
 // publish reads one block and publishes it; false when it is not available

@@ -33,17 +33,18 @@ const rooted = 32
 
 // watched is one followed transaction.
 type watched struct {
-	sig     solana.Signature
-	key     string
-	height0 uint64 // block height when the watch began
-	level   int    // rank of the newest commitment seen; 0: not landed
-	failed  bool
-	slot    uint64
-	errText string
-	final   bool // finalized or dropped
-	subs    []*chain.Sub
-	last    feeds.TxStatus
-	sent    bool
+	sig      solana.Signature
+	key      string
+	height0  uint64 // block height when the watch began, once known
+	heightOK bool   // height0 was read (a height may be 0)
+	level    int    // rank of the newest commitment seen; 0: not landed
+	failed   bool
+	slot     uint64
+	errText  string
+	final    bool // finalized or dropped
+	subs     []*chain.Sub
+	last     feeds.TxStatus
+	sent     bool
 }
 
 // watcher owns the followed transactions; it runs on the instance's
@@ -56,10 +57,14 @@ type watcher struct {
 	tracer trace.Tracer
 	txs    map[solana.Signature]*watched
 	open   int // not final
+	// stale are the transactions whose subscriptions came back after a
+	// reconnect: their status is read (batched) once the notifications
+	// at hand are handled.
+	stale map[*watched]bool
 }
 
 func newWatcher(cfg Config, c *chain.Chain, h *plugins.Host, in *chain.Inbox, tracer trace.Tracer) *watcher {
-	return &watcher{cfg: cfg, chain: c, h: h, in: in, tracer: tracer, txs: map[solana.Signature]*watched{}}
+	return &watcher{cfg: cfg, chain: c, h: h, in: in, tracer: tracer, txs: map[solana.Signature]*watched{}, stale: map[*watched]bool{}}
 }
 
 // add starts following sig: its current status is read and published, and
@@ -78,7 +83,7 @@ func (w *watcher) add(ctx context.Context, sig solana.Signature) {
 	ctx, span := w.tracer.Start(ctx, "solana.tx.watch", trace.WithAttributes(attribute.String("feedd.chain", w.chain.Name()), attribute.String("feedd.tx", x.key)))
 	defer span.End()
 	if h, err := w.height(ctx); err == nil {
-		x.height0 = h
+		x.height0, x.heightOK = h, true
 	} else {
 		w.h.Logger().Warn("reading the block height failed; the drop deadline starts at the next poll", "signature", x.key, "error", err)
 	}
@@ -90,8 +95,30 @@ func (w *watcher) add(ctx context.Context, sig solana.Signature) {
 		return
 	}
 	for _, l := range levels[x.level:] {
-		x.subs = append(x.subs, w.chain.Subscribe(chain.SubRequest{Method: "signatureSubscribe", OneShot: true, Key: level{x, l},
-			Params: []any{x.key, map[string]any{"commitment": l}}}, w.in))
+		x.subs = append(x.subs, w.subscribe(x, l))
+	}
+}
+
+// subscribe subscribes to x's signature at commitment c.
+func (w *watcher) subscribe(x *watched, c rpc.CommitmentType) *chain.Sub {
+	return w.chain.Subscribe(chain.SubRequest{Method: "signatureSubscribe", OneShot: true, Key: level{x, c},
+		Params: []any{x.key, map[string]any{"commitment": c}}}, w.in)
+}
+
+// resubscribe replaces s, a signature subscription of x spent by a
+// notification that said nothing (malformed, or "receivedSignature"): the
+// chain ends a one-shot subscription at its first notification, so without
+// a new one x's next step at that commitment would wait for the poll.
+func (w *watcher) resubscribe(x *watched, s *chain.Sub, c rpc.CommitmentType) {
+	if rank(c) <= x.level {
+		return // that commitment was reached: nothing to wait for
+	}
+	for i, old := range x.subs {
+		if old == s {
+			old.Close()
+			x.subs[i] = w.subscribe(x, c)
+			return
+		}
 	}
 }
 
@@ -109,6 +136,7 @@ func (w *watcher) remove(sig solana.Signature) {
 	}
 	w.finish(x)
 	delete(w.txs, sig)
+	delete(w.stale, x)
 }
 
 func (w *watcher) finish(x *watched) {
@@ -141,44 +169,69 @@ func (w *watcher) handle(ctx context.Context, n chain.Notification) {
 		return
 	case chain.NoteSubscribed:
 		if n.Again {
-			w.read(ctx, []*watched{x}) // what the reconnect may have hidden
+			w.stale[x] = true // what the reconnect may have hidden: see catchUp
 		}
 		return
 	}
 	var note struct {
 		Context struct {
-			Slot uint64 `json:"slot"`
+			Slot *uint64 `json:"slot"`
 		} `json:"context"`
 		Value json.RawMessage `json:"value"`
 	}
-	if err := json.Unmarshal(n.Result, &note); err != nil {
-		w.h.Logger().Warn("malformed signature notification skipped", "signature", x.key, "error", err)
+	var v map[string]json.RawMessage
+	err := json.Unmarshal(n.Result, &note)
+	switch {
+	case err == nil && len(note.Value) > 0 && note.Value[0] == '"':
+		w.resubscribe(x, n.Sub, k.c) // "receivedSignature": not landed yet
+		return
+	case err == nil && note.Context.Slot == nil:
+		err = fmt.Errorf("no context slot")
+	case err == nil:
+		if err = json.Unmarshal(note.Value, &v); err == nil && v == nil {
+			err = fmt.Errorf("value %s: want an object", note.Value)
+		} else if _, ok := v["err"]; err == nil && !ok {
+			err = fmt.Errorf("value %s: no err", note.Value)
+		}
+	}
+	if err != nil {
+		w.h.Logger().Warn("malformed signature notification skipped", "signature", x.key, "commitment", string(k.c), "error", err)
+		w.resubscribe(x, n.Sub, k.c)
 		return
 	}
-	var v struct {
-		Err json.RawMessage `json:"err"`
-	}
-	if len(note.Value) > 0 && note.Value[0] == '"' {
-		return // "receivedSignature"
-	}
-	if err := json.Unmarshal(note.Value, &v); err != nil {
-		w.h.Logger().Warn("malformed signature notification skipped", "signature", x.key, "error", err)
-		return
-	}
+	slot := *note.Context.Slot
 	ctx, span := w.tracer.Start(ctx, "solana.tx.notification", trace.WithAttributes(attribute.String("feedd.chain", w.chain.Name()),
-		attribute.String("feedd.tx", x.key), attribute.String("feedd.commitment", string(k.c)), attribute.Int64("feedd.slot", int64(note.Context.Slot))))
+		attribute.String("feedd.tx", x.key), attribute.String("feedd.commitment", string(k.c)), attribute.Int64("feedd.slot", int64(slot))))
 	defer span.End()
 	var confirmations *uint64
 	if k.c != rpc.CommitmentFinalized {
 		one := uint64(1)
 		confirmations = &one
 	}
-	w.apply(ctx, x, rank(k.c), note.Context.Slot, chain.ErrorText(v.Err), confirmations)
+	w.apply(ctx, x, rank(k.c), slot, chain.ErrorText(v["err"]), confirmations)
+}
+
+// catchUp reads the status of the transactions whose subscriptions came
+// back after a reconnect, in one batched read rather than one per
+// subscription.
+func (w *watcher) catchUp(ctx context.Context) {
+	if len(w.stale) == 0 {
+		return
+	}
+	var xs []*watched
+	for x := range w.stale {
+		if !x.final {
+			xs = append(xs, x)
+		}
+	}
+	clear(w.stale)
+	w.read(ctx, xs)
 }
 
 // poll reads the status of every unfinished transaction, and drops those
 // whose blockhash must have expired.
 func (w *watcher) poll(ctx context.Context) {
+	clear(w.stale) // all are read
 	var open []*watched
 	for _, x := range w.txs {
 		if !x.final {
@@ -207,8 +260,8 @@ func (w *watcher) poll(ctx context.Context) {
 	}
 	for _, x := range waiting {
 		switch {
-		case x.height0 == 0:
-			x.height0 = h
+		case !x.heightOK:
+			x.height0, x.heightOK = h, true
 		case h >= x.height0+w.cfg.DropAfterBlocks:
 			x.last = feeds.TxStatus{Chain: w.chain.Name(), Hash: x.key, Status: feeds.StatusDropped, TS: w.h.Clock().Now().UnixMilli(),
 				Error: fmt.Sprintf("not landed within %d blocks (block height %d to %d): its blockhash has expired", w.cfg.DropAfterBlocks, x.height0, h)}

@@ -150,6 +150,7 @@ func (t *Tx) Run(ctx context.Context, h *plugins.Host) error {
 			if lost {
 				w.poll(ctx)
 			}
+			w.catchUp(ctx)
 		case <-tick.C():
 			w.poll(ctx)
 			h.Alive()
