@@ -56,6 +56,15 @@ func setup(t *testing.T) (*litesvm.Client, context.Context, *chaintest.Env) {
 		}
 	})
 	env := chaintest.StartSolana(t, chaintest.SolanaOptions{RPC: node.RPC, WS: node.WS, Extra: feedsYAML})
+	t.Cleanup(func() {
+		// Warnings are not failures (a facade is not a cluster), but
+		// they are worth a look.
+		for _, l := range strings.Split(env.Logs.String(), "\n") {
+			if strings.Contains(l, `"level":"WARN"`) || strings.Contains(l, `"level":"ERROR"`) {
+				t.Logf("daemon: %s", l)
+			}
+		}
+	})
 	return c, ctx, env
 }
 
@@ -420,6 +429,7 @@ func TestTxLifecycle(t *testing.T) {
 		}
 		slot := slotOf(t, ctx, c, sig)
 		sts := waitFinal(t, w, sig, true)
+		t.Logf("statuses: %+v", sts)
 		last := sts[len(sts)-1]
 		if last.Status != feeds.StatusConfirmed || last.Block == nil || *last.Block != slot || last.Confirmations != 32 || last.Error != "" {
 			t.Errorf("final status %+v, want confirmed (finalized) in slot %d", last, slot)

@@ -260,7 +260,7 @@ func (w *watcher) poll(ctx context.Context) {
 	}
 	for _, x := range waiting {
 		switch {
-		case x.height0 == 0:
+		case !x.heightOK:
 			x.height0, x.heightOK = h, true
 		case h >= x.height0+w.cfg.DropAfterBlocks:
 			x.last = feeds.TxStatus{Chain: w.chain.Name(), Hash: x.key, Status: feeds.StatusDropped, TS: w.h.Clock().Now().UnixMilli(),

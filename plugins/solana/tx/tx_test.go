@@ -441,3 +441,54 @@ func (r *recorder) add(data json.RawMessage) {
 func (r *recorder) OnUpdate(u client.Update)     { r.add(u.Data) }
 func (r *recorder) OnSnapshot(s client.Snapshot) { r.add(s.Data) }
 func (r *recorder) OnRecovered(client.Recovery)  {}
+
+// TestReconnectCatchUpBatched: after a reconnect the statuses of the
+// followed transactions are read in batches, not once per subscription,
+// and what landed meanwhile is reported.
+func TestReconnectCatchUpBatched(t *testing.T) {
+	const n = 10
+	srv, env := start(t, solanatest.Options{ConfirmDepth: 1, FinalizeDepth: 3}, "1h")
+	c := dial(t, env)
+	var ws []*recorder
+	var sigs []sol.Signature
+	for range n {
+		sig := srv.Airdrop(sol.NewWallet().PublicKey(), 1_000_000)
+		r := &recorder{}
+		if _, err := c.Subscribe(context.Background(), channel(sig), r); err != nil {
+			t.Fatal(err)
+		}
+		ws, sigs = append(ws, r), append(sigs, sig)
+	}
+	waitUntil(t, "the signature subscriptions", func() bool { return srv.Subscriptions() == 2+3*n })
+	before := srv.Calls("getSignatureStatuses")
+	srv.DropConnections()
+	srv.Produce(1) // lands while the socket is down, or not yet resubscribed
+	for i, r := range ws {
+		waitUntil(t, fmt.Sprintf("transaction %d included", i), func() bool { return r.has("included/processed") })
+	}
+	waitUntil(t, "the resubscriptions", func() bool { return srv.Subscriptions() == 2+2*n })
+	quiet()
+	if reads := srv.Calls("getSignatureStatuses") - before; reads >= 3*n {
+		t.Errorf("%d status reads after the reconnect for %d subscriptions", reads, 3*n)
+	}
+	for i, r := range ws {
+		if g := strings.Join(r.steps(), " → "); g != "pending → included/processed" {
+			t.Errorf("transaction %d (%s): %s", i, sigs[i], g)
+		}
+	}
+}
+
+func (r *recorder) steps() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return steps(r.got)
+}
+
+func (r *recorder) has(s string) bool {
+	for _, g := range r.steps() {
+		if g == s {
+			return true
+		}
+	}
+	return false
+}
