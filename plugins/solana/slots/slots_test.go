@@ -467,32 +467,52 @@ func TestReconnectNoLossNoDuplicate(t *testing.T) {
 
 func TestFallingBehind(t *testing.T) {
 	t.Parallel()
-	h := start(t, setup{feed: ", max_backfill: 5, poll_interval: 1h"})
-	h.srv.Produce(1)
-	before := h.waitHead(t)
-	last := before[len(before)-1].Block.Number
-	// The node produces 20 slots while the daemon can reach it neither over
-	// pubsub nor over HTTP.
-	h.srv.RateLimit(1 << 30)
-	h.srv.DropConnections()
-	slot := h.srv.Produce(20)
-	h.srv.RateLimit(0)
-	head := slot - 1 // confirmed
-	ms := h.waitHead(t)[len(before):]
-	if len(ms) == 0 || ms[0].Type != "gap" {
-		t.Fatalf("after falling behind, want a gap notice first:\n%s", dump(ms))
-	}
-	g := ms[0].Gap
-	want := feeds.Gap{Type: "gap", Chain: "solana", From: last + 1, To: head - 5, Reason: g.Reason}
-	if g != want || !strings.Contains(g.Reason, "max_backfill") {
-		t.Errorf("gap notice %+v, want %+v with a reason naming max_backfill", g, want)
-	}
-	// Then the newest max_backfill slots' blocks.
-	h.srv.Produce(1)
-	ms = h.waitHead(t)[len(before)+1:]
-	blocks := h.checkBlocks(t, ms)
-	if blocks[0].Number != head-4 || blocks[len(blocks)-1].Number != slot {
-		t.Errorf("blocks %d..%d after the gap, want %d..%d", blocks[0].Number, blocks[len(blocks)-1].Number, head-4, slot)
+	for _, tc := range []struct {
+		name    string
+		advance func(srv *solanatest.Server) // while the daemon cannot reach the node
+		gap     bool
+	}{
+		{"20 blocks", func(srv *solanatest.Server) { srv.Produce(20) }, true},
+		{"more slots than are counted", func(srv *solanatest.Server) { srv.Produce(1200) }, true},
+		{"skipped slots only", func(srv *solanatest.Server) { srv.Skip(30); srv.Produce(3) }, false},
+		{"as many blocks as max_backfill", func(srv *solanatest.Server) { srv.Skip(10); srv.Produce(6); srv.Skip(4); srv.Produce(1) }, false},
+		{"one block more than max_backfill", func(srv *solanatest.Server) { srv.Skip(10); srv.Produce(7); srv.Skip(4); srv.Produce(1) }, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := start(t, setup{feed: ", max_backfill: 5, poll_interval: 1h"})
+			h.srv.Produce(1)
+			before := h.waitHead(t)
+			last := before[len(before)-1].Block.Number
+			// The node advances while the daemon can reach it neither over
+			// pubsub nor over HTTP (no notification, and the feed does not
+			// poll).
+			h.srv.RateLimit(1 << 30)
+			h.srv.DropConnections()
+			tc.advance(h.srv)
+			h.srv.RateLimit(0)
+			head := h.nodeHead(t)
+			ms := h.waitHead(t)[len(before):]
+			if !tc.gap {
+				h.checkBlocks(t, append(before[len(before)-1:], ms...))
+				return
+			}
+			if len(ms) == 0 || ms[0].Type != "gap" {
+				t.Fatalf("after falling behind, want a gap notice first:\n%s", dump(ms))
+			}
+			g := ms[0].Gap
+			want := feeds.Gap{Type: "gap", Chain: "solana", From: last + 1, To: head - 5, Reason: g.Reason}
+			if g != want || !strings.Contains(g.Reason, "max_backfill") {
+				t.Errorf("gap notice %+v, want %+v with a reason naming max_backfill", g, want)
+			}
+			// Then the blocks of the newest max_backfill slots, and on.
+			slot := h.srv.Produce(1)
+			ms = h.waitHead(t)[len(before)+1:]
+			blocks := h.checkBlocks(t, ms)
+			if first := h.nodeSlots(t, head-4, head)[0]; blocks[0].Number != first || blocks[len(blocks)-1].Number != slot-1 {
+				t.Errorf("blocks %d..%d after the gap, want %d..%d", blocks[0].Number, blocks[len(blocks)-1].Number, first, slot-1)
+			}
+		})
 	}
 }
 

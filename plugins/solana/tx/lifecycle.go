@@ -156,7 +156,10 @@ func (w *watcher) closeAll() {
 	}
 }
 
-// handle takes a signature notification.
+// handle takes a signature notification. One that says nothing (malformed:
+// no context slot, a value that is not an object with err; or
+// "receivedSignature") is skipped and its subscription, spent by it,
+// replaced.
 func (w *watcher) handle(ctx context.Context, n chain.Notification) {
 	k, ok := n.Sub.Key.(level)
 	if !ok || w.txs[k.x.sig] != k.x || k.x.final {
