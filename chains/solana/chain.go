@@ -226,16 +226,23 @@ func (c *Chain) onSlot(n Notification) {
 		c.log.Warn("malformed slot notification skipped", "error", err)
 		return
 	}
+	cur := c.slot.Load()
+	if cur > 0 && s.Slot > cur+implausible {
+		c.log.Warn("slot notification far ahead of the chain skipped", "slot", s.Slot, "newest", cur)
+		return
+	}
+	// The newest notified, not the highest ever: after a failover the next
+	// node may be a slot or two behind, and a bogus value must not stick.
 	now := c.clk.Now().UnixNano()
 	c.slotSeen.Store(now)
-	if s.Slot >= c.slot.Load() {
-		c.slot.Store(s.Slot)
-		c.slotTime.Store(now)
-	}
-	if s.Root > c.root.Load() {
-		c.root.Store(s.Root)
-	}
+	c.slot.Store(s.Slot)
+	c.slotTime.Store(now)
+	c.root.Store(min(s.Root, s.Slot))
 }
+
+// implausible is how far ahead of the newest slot a notification may be
+// (about four days of slots); beyond it, it is taken for garbage.
+const implausible = 1 << 20
 
 // onRoot takes the chain's own root notifications.
 func (c *Chain) onRoot(n Notification) {
@@ -247,7 +254,7 @@ func (c *Chain) onRoot(n Notification) {
 		c.log.Warn("malformed root notification skipped", "error", err)
 		return
 	}
-	if r > c.root.Load() {
+	if r <= c.slot.Load() {
 		c.root.Store(r)
 	}
 }

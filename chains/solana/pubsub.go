@@ -328,7 +328,7 @@ func (c *Chain) route(ctx context.Context, w *wsConn, raw []byte) {
 		}
 		c.ps.mu.Lock()
 		s := w.bySubID[id]
-		if s != nil && s.oneShot {
+		if s != nil && s.oneShot && fired(m.Params.Result) {
 			s.done = true
 			delete(w.bySubID, id)
 		}
@@ -392,6 +392,16 @@ func (c *Chain) malformed(ctx context.Context, w *wsConn, what string, err error
 		raw = raw[:200]
 	}
 	c.log.Warn("malformed pubsub message skipped", "endpoint", w.name, "problem", what, "error", err, "message", string(raw))
+}
+
+// fired reports whether a one-shot subscription's notification is the one
+// that ends it: a value that is an object ({"err": …}), not a
+// "receivedSignature" or something unreadable.
+func fired(result json.RawMessage) bool {
+	var r struct {
+		Value json.RawMessage `json:"value"`
+	}
+	return json.Unmarshal(result, &r) == nil && len(r.Value) > 0 && r.Value[0] == '{'
 }
 
 // contextSlot returns result.context.slot, or 0.

@@ -19,6 +19,8 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/ethclient"
+	"github.com/gagliardetto/solana-go"
+	"github.com/gagliardetto/solana-go/rpc"
 	"go.uber.org/goleak"
 	"go.yaml.in/yaml/v3"
 
@@ -57,6 +59,9 @@ type devnetConfig struct {
 		Name      string   `yaml:"name"`
 		ChainID   int64    `yaml:"chain_id"`
 		Endpoints []string `yaml:"endpoints"`
+		Type      string   `yaml:"type"`
+		RPC       []string `yaml:"rpc"`
+		WS        []string `yaml:"ws"`
 	} `yaml:"chains"`
 	Feeds []struct {
 		ID        string   `yaml:"id"`
@@ -97,8 +102,11 @@ func TestDevnetConfigMatchesChain(t *testing.T) {
 	if err := yaml.Unmarshal(data, &cfg); err != nil {
 		t.Fatal(err)
 	}
-	if len(cfg.Chains) != 1 || cfg.Chains[0].Name != "devnet" || cfg.Chains[0].ChainID != c.ChainID().Int64() {
-		t.Fatalf("chains: %+v; want devnet with chain id %d", cfg.Chains, c.ChainID())
+	if len(cfg.Chains) != 2 || cfg.Chains[0].Name != "devnet" || cfg.Chains[0].ChainID != c.ChainID().Int64() {
+		t.Fatalf("chains: %+v; want devnet with chain id %d, then solana-local", cfg.Chains, c.ChainID())
+	}
+	if sc := cfg.Chains[1]; sc.Type != "solana" || len(sc.RPC) != 1 || sc.RPC[0] != "http://127.0.0.1:8899" || len(sc.WS) != 1 || sc.WS[0] != "ws://127.0.0.1:8899" {
+		t.Errorf("second chain %+v; want solana-local on devchain solana's default -listen", sc)
 	}
 	if eps := cfg.Chains[0].Endpoints; len(eps) != 2 || eps[0] != defaultRPC || eps[1] != "http://127.0.0.1:8545" {
 		t.Errorf("endpoints %v; want %s and the HTTP URL of -listen's default", eps, defaultRPC)
@@ -388,5 +396,65 @@ func TestRun(t *testing.T) {
 	kept := in.Accounts[len(in.Accounts)-1].Address
 	if strings.Contains(logs, "from="+kept) {
 		t.Errorf("traffic used %s, kept for devchain send", kept)
+	}
+}
+
+// The demo wallet named in configs/devnet.yaml and the README is alice of
+// the default seed.
+func TestSolanaDemoWallet(t *testing.T) {
+	const alice = "2zPurrd7GLzGyQanTsJmyzc1KUP1XC4PYrS9WdTwkCRP"
+	if got := demoKey("feedd-dev", "alice").String(); got != alice {
+		t.Errorf("alice = %s, want %s (update configs/devnet.yaml and the README)", got, alice)
+	}
+	for _, f := range []string{"../../configs/devnet.yaml", "../../README.md"} {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(data), alice) {
+			t.Errorf("%s does not name alice %s", f, alice)
+		}
+	}
+}
+
+// devchain solana serves a node the solana feeds can use, with traffic.
+func TestSolanaCommand(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	info := filepath.Join(t.TempDir(), "solana.json")
+	var out, errs bytes.Buffer
+	done := make(chan int, 1)
+	go func() {
+		done <- cmdSolana(ctx, []string{"-listen", "127.0.0.1:0", "-slot", "20ms", "-rate", "50", "-info", info}, &out, &errs)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	var in solanaInfo
+	for {
+		data, err := os.ReadFile(info)
+		if err == nil && json.Unmarshal(data, &in) == nil && in.RPC != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no -info file; stderr:\n%s", errs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cl := rpc.New(in.RPC)
+	alice := solana.MustPublicKeyFromBase58(in.Wallets["alice"])
+	for {
+		sigs, err := cl.GetSignaturesForAddressWithOpts(ctx, alice, &rpc.GetSignaturesForAddressOpts{Commitment: rpc.CommitmentConfirmed})
+		if err == nil && len(sigs) >= 5 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no traffic for alice: %v, %d signatures; stderr:\n%s", err, len(sigs), errs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("exit code %d; stderr:\n%s", code, errs.String())
+	}
+	if !strings.Contains(out.String(), "feedctl tail wallet:"+in.Wallets["alice"]) {
+		t.Errorf("summary lacks the try-it line:\n%s", out.String())
 	}
 }

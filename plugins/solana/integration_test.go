@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,7 +31,7 @@ import (
 const feedsYAML = `feeds:
   - {id: slots, type: solana.slots, chain: solana, poll_interval: 200ms}
   - {id: wallets, type: solana.wallets, chain: solana}
-  - {id: tx, type: solana.tx, chain: solana, poll_interval: 200ms}
+  - {id: tx, type: solana.tx, chain: solana, poll_interval: 200ms, drop_after_blocks: 151}
 `
 
 // sol1 is one SOL in lamports.
@@ -40,6 +41,12 @@ const sol1 = 1_000_000_000
 // test's calls and a daemon following the facade. Without the facade the
 // test fails: node and npm are required, not optional.
 func setup(t *testing.T) (*litesvm.Client, context.Context, *chaintest.Env) {
+	t.Helper()
+	return setupAt(t, "")
+}
+
+// setupAt is setup with the chain at the given commitment ("": confirmed).
+func setupAt(t *testing.T, commitment string) (*litesvm.Client, context.Context, *chaintest.Env) {
 	t.Helper()
 	if startErr != nil {
 		t.Fatalf("the litesvm facade did not start (it needs node >= 20 and npm on PATH): %v", startErr)
@@ -55,7 +62,7 @@ func setup(t *testing.T) (*litesvm.Client, context.Context, *chaintest.Env) {
 			t.Logf("litesvm facade output:\n%s", nodeLog.String())
 		}
 	})
-	env := chaintest.StartSolana(t, chaintest.SolanaOptions{RPC: node.RPC, WS: node.WS, Extra: feedsYAML})
+	env := chaintest.StartSolana(t, chaintest.SolanaOptions{RPC: node.RPC, WS: node.WS, Commitment: commitment, Extra: feedsYAML})
 	t.Cleanup(func() {
 		// Warnings are not failures (a facade is not a cluster), but
 		// they are worth a look.
@@ -461,6 +468,33 @@ func TestTxLifecycle(t *testing.T) {
 		}
 	})
 
+	t.Run("dropped", func(t *testing.T) {
+		// Signed, never sent: once drop_after_blocks (151) blocks have
+		// passed since the watch began, its blockhash has expired.
+		tx := signedTransfer(t, ctx, c, alice, bob.PublicKey(), 1_000_000)
+		sig := tx.Signatures[0]
+		w := env.Subscribe(t, "tx:solana:"+sig.String())
+		w.WaitForStates(t, "pending", func(ups []json.RawMessage) bool { return len(ups) > 0 })
+		other := newKey(t, ctx, c, 0)
+		for range 152 { // a block each
+			if err := c.Airdrop(ctx, other.PublicKey(), 1_000_000); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var sts []feeds.TxStatus
+		w.WaitForStates(t, "dropped", func(ups []json.RawMessage) bool {
+			sts = statuses(t, ups)
+			return len(sts) > 0 && sts[len(sts)-1].Status == feeds.StatusDropped
+		})
+		if len(sts) != 2 || sts[0].Status != feeds.StatusPending || sts[1].Block != nil || !strings.Contains(sts[1].Error, "expired") {
+			t.Errorf("statuses %+v, want pending then dropped with the reason", sts)
+		}
+		// The node agrees: the transaction can no longer land.
+		if _, err := c.RPC().SendTransaction(ctx, tx); err == nil {
+			t.Errorf("the dropped transaction was accepted")
+		}
+	})
+
 	t.Run("failed, subscribed after", func(t *testing.T) {
 		sig, err := c.FailingTransfer(ctx, alice, bob.PublicKey())
 		if err != nil {
@@ -548,6 +582,48 @@ func TestBlocks(t *testing.T) {
 	}
 	if txs != len(sigs) {
 		t.Errorf("%d transactions in slots %d-%d, want %d", txs, first, last, len(sigs))
+	}
+}
+
+// TestCommitments runs a transfer with the chain at processed and at
+// finalized commitment: wallet events say which, blocks are read at
+// confirmed (for processed) and finalized.
+func TestCommitments(t *testing.T) {
+	for _, tc := range []struct{ commitment, status, blocks string }{
+		{"processed", feeds.StatusIncluded, "confirmed"},
+		{"finalized", feeds.StatusConfirmed, "finalized"},
+	} {
+		t.Run(tc.commitment, func(t *testing.T) {
+			c, ctx, env := setupAt(t, tc.commitment)
+			alice := newKey(t, ctx, c, sol1)
+			bob := newKey(t, ctx, c, 0)
+			w := env.Subscribe(t, "wallet:"+alice.PublicKey().String())
+			bw := env.Subscribe(t, "blocks:solana")
+			has(t, w, "alice's SOL balance", balance("native", "1000000000"))
+			sig, err := c.Transfer(ctx, alice, bob.PublicKey(), 1_000_000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			slot := slotOf(t, ctx, c, sig)
+			evs := has(t, w, "the transaction", ofTx(feeds.WalletTransaction, sig))
+			evs = has(t, w, "the balance after", balance("native", "998995000"))
+			for _, e := range append(find(evs, ofTx(feeds.WalletTransaction, sig)), find(evs, balance("native", "998995000"))...) {
+				if e.Status != tc.status || e.Commitment != tc.commitment || e.Block != slot {
+					t.Errorf("event %+v, want status %s at %s in slot %d", e, tc.status, tc.commitment, slot)
+				}
+			}
+			bw.WaitForStates(t, "the transfer's block", func(ups []json.RawMessage) bool {
+				for _, b := range chaintest.Decode[feeds.Block](t, ups) {
+					if b.Number == slot {
+						if b.TxCount != 1 || b.Commitment != tc.blocks {
+							t.Errorf("block %+v, want one transaction at %s", b, tc.blocks)
+						}
+						return true
+					}
+				}
+				return false
+			})
+		})
 	}
 }
 
@@ -652,7 +728,20 @@ func TestFeedctlTail(t *testing.T) {
 
 	bin := filepath.Join(t.TempDir(), "feedctl")
 	started := time.Now()
-	build := exec.CommandContext(ctx, goTool(t), "build", "-o", bin, "github.com/feedd/feedd/cmd/feedctl")
+	// Built like this test binary (-race or not), so that the packages
+	// it shares with it come from the build cache.
+	args := []string{"build", "-o", bin}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			switch {
+			case s.Key == "-race" && s.Value == "true":
+				args = append(args, "-race")
+			case s.Key == "-tags" && s.Value != "":
+				args = append(args, "-tags", s.Value)
+			}
+		}
+	}
+	build := exec.CommandContext(ctx, goTool(t), append(args, "github.com/feedd/feedd/cmd/feedctl")...)
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build feedctl: %v\n%s", err, out)
 	}

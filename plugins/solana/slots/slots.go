@@ -3,7 +3,8 @@
 // served at processed), in slot order, to blocks:<chain>, with its time,
 // transaction count, parent slot and height. Skipped slots are not gaps: the
 // node's list of produced blocks says which slots have one. A gap notice
-// says when the feed fell further behind than max_backfill slots and jumped.
+// says when more than max_backfill blocks waited and the feed jumped to the
+// newest max_backfill of them.
 package slots
 
 import (
@@ -26,7 +27,7 @@ import (
 // Config is solana.slots' configuration.
 type Config struct {
 	Chain        string        `yaml:"chain" required:"true" ref:"chain" doc:"the solana chain (its name under chains:) whose blocks go to blocks:<chain>"`
-	MaxBackfill  int           `yaml:"max_backfill" default:"256" min:"1" max:"10000" doc:"most slots caught up after falling behind (a disconnect); beyond it the feed jumps and a gap notice says which slots it skipped"`
+	MaxBackfill  int           `yaml:"max_backfill" default:"256" min:"1" max:"10000" doc:"most blocks caught up after falling behind (a disconnect; skipped slots do not count); beyond it the feed jumps to the newest max_backfill blocks and a gap notice says which slots it skipped"`
 	PollInterval time.Duration `yaml:"poll_interval" default:"2s" min:"10ms" doc:"how often to look for new blocks over HTTP when no slot notification came (pubsub down)"`
 }
 
@@ -107,11 +108,14 @@ func (s *Slots) Run(ctx context.Context, h *plugins.Host) error {
 			t.Stop()
 			return nil
 		case <-in.Ready():
-			notes, _ := in.Take()
+			notes, lost := in.Take()
 			for _, n := range notes {
 				if n.Kind == solana.NoteData {
 					hint = max(hint, notified(n))
 				}
+			}
+			if lost {
+				hint = 0 // the newest notifications were dropped: ask the node
 			}
 		case <-t.C():
 		}
@@ -149,7 +153,7 @@ func (s *Slots) countLimit() uint64 { return max(4*uint64(s.cfg.MaxBackfill), 10
 // Skipped slots are not a gap: the feed jumps only when more than
 // max_backfill blocks wait.
 func (s *Slots) catchUp(ctx context.Context, h *plugins.Host, hint uint64) error {
-	head, vouched := hint, false
+	head := hint
 	if !s.started || hint == 0 || hint >= s.next && hint-s.next >= uint64(s.cfg.MaxBackfill) {
 		err := s.chain.Do(ctx, "getSlot", func(ctx context.Context, cl *rpc.Client) (err error) {
 			head, err = cl.GetSlot(ctx, s.commit)
@@ -158,7 +162,6 @@ func (s *Slots) catchUp(ctx context.Context, h *plugins.Host, hint uint64) error
 		if err != nil {
 			return fmt.Errorf("getSlot: %w", err)
 		}
-		vouched = true
 		if !s.started {
 			s.next, s.started = head, true // start at the newest block
 			h.Ready()
@@ -169,22 +172,25 @@ func (s *Slots) catchUp(ctx context.Context, h *plugins.Host, hint uint64) error
 		return nil
 	}
 	start := s.next
-	if behind := head - s.next + 1; behind > s.countLimit() {
-		start = head - uint64(s.cfg.MaxBackfill) + 1
+	if head-s.next+1 > s.countLimit() {
+		start = head - s.countLimit() + 1
 	}
 	produced, err := s.blocks(ctx, start, head)
 	if err != nil {
 		return err
 	}
-	if len(produced) > s.cfg.MaxBackfill || start > s.next {
-		behind := head - s.next + 1
-		start = head - uint64(s.cfg.MaxBackfill) + 1
-		gap := feeds.Gap{Type: "gap", Chain: s.chain.Name(), From: s.next, To: start - 1,
-			Reason: fmt.Sprintf("fell %d slots behind, more than max_backfill %d", behind, s.cfg.MaxBackfill)}
+	if n := len(produced); n > s.cfg.MaxBackfill || start > s.next {
+		resume := start
+		if n > s.cfg.MaxBackfill {
+			produced = produced[n-s.cfg.MaxBackfill:]
+			resume = produced[0]
+		}
+		gap := feeds.Gap{Type: "gap", Chain: s.chain.Name(), From: s.next, To: resume - 1,
+			Reason: fmt.Sprintf("fell %d slots behind, more than max_backfill %d blocks", head-s.next+1, s.cfg.MaxBackfill)}
 		h.Logger().Warn("skipping slots", "from", gap.From, "to", gap.To, "reason", gap.Reason)
 		s.chain.NoteGap(ctx)
 		h.EmitContext(ctx, feeds.Publication{Kind: "gap", Channel: "blocks:" + s.chain.Name(), Data: gap})
-		s.next = start
+		s.next = resume
 	}
 	for _, slot := range produced {
 		if slot < s.next || slot > head {
@@ -198,11 +204,6 @@ func (s *Slots) catchUp(ctx context.Context, h *plugins.Host, hint uint64) error
 			return nil // not available yet: the next round
 		}
 		s.next = slot + 1
-	}
-	if vouched {
-		// The node's list went up to head at the commitment: the slots
-		// after its last block were skipped.
-		s.next = max(s.next, head+1)
 	}
 	h.Alive()
 	return nil

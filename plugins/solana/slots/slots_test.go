@@ -16,6 +16,7 @@ import (
 	"github.com/feedd/feedd/channels/client"
 	"github.com/feedd/feedd/feeds"
 	"github.com/feedd/feedd/internal/chaintest"
+	"github.com/feedd/feedd/internal/devchain"
 	"github.com/feedd/feedd/internal/solanatest"
 )
 
@@ -30,13 +31,15 @@ type setup struct {
 	fresh      bool   // start the daemon while the node holds only its genesis block
 }
 
-// harness is a fake node, the daemon following it, a client subscribed to
-// blocks:solana and an RPC client of the node (to read what it serves).
+// harness is a fake node, the daemon following it (pubsub through a proxy
+// that can cut it off), a client subscribed to blocks:solana and an RPC
+// client of the node (to read what it serves).
 type harness struct {
-	srv *solanatest.Server
-	env *chaintest.Env
-	w   *watch
-	rpc *rpc.Client
+	srv   *solanatest.Server
+	proxy *devchain.Proxy
+	env   *chaintest.Env
+	w     *watch
+	rpc   *rpc.Client
 	// commit is the commitment blocks are read at (processed is served as
 	// confirmed).
 	commit rpc.CommitmentType
@@ -58,11 +61,16 @@ func start(t *testing.T, s setup) *harness {
 	if s.commitment == "" {
 		s.commitment = "confirmed"
 	}
-	h := &harness{srv: srv, rpc: rpc.New(srv.RPCURL()), commit: rpc.CommitmentType(s.commitment)}
+	proxy, err := devchain.NewProxy(strings.TrimPrefix(srv.RPCURL(), "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	h := &harness{srv: srv, proxy: proxy, rpc: rpc.New(srv.RPCURL()), commit: rpc.CommitmentType(s.commitment)}
 	if h.commit == rpc.CommitmentProcessed {
 		h.commit = rpc.CommitmentConfirmed
 	}
-	h.env = chaintest.StartSolana(t, chaintest.SolanaOptions{RPC: srv.RPCURL(), WS: srv.WSURL(), Commitment: s.commitment,
+	h.env = chaintest.StartSolana(t, chaintest.SolanaOptions{RPC: srv.RPCURL(), WS: proxy.WSURL(), Commitment: s.commitment,
 		Extra: "feeds:\n  - {id: slots, type: solana.slots, chain: solana" + s.feed + "}\n"})
 	h.w = subscribe(t, h.env)
 	return h
@@ -436,7 +444,7 @@ func TestReconnectNoLossNoDuplicate(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name string
-		down bool // the node refuses new connections (HTTP 429) while it produces
+		down bool // pubsub stays cut off while the node produces
 	}{
 		{"drop", false},
 		{"drop, then down for a while", true},
@@ -450,12 +458,13 @@ func TestReconnectNoLossNoDuplicate(t *testing.T) {
 			h.waitHead(t)
 			subs := h.srv.Subscriptions()
 			if tc.down {
-				h.srv.RateLimit(1 << 30)
+				h.proxy.Cut()
+			} else {
+				h.srv.DropConnections()
 			}
-			h.srv.DropConnections()
 			h.srv.Produce(3)
 			if tc.down {
-				h.srv.RateLimit(0)
+				h.proxy.Restore()
 			}
 			waitUntil(t, "the subscriptions to come back", func() bool { return h.srv.Subscriptions() == subs })
 			h.waitHead(t)
@@ -469,14 +478,15 @@ func TestFallingBehind(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name    string
-		advance func(srv *solanatest.Server) // while the daemon cannot reach the node
+		advance func(srv *solanatest.Server) // while the daemon is cut off from the node's pubsub
 		gap     bool
 	}{
 		{"20 blocks", func(srv *solanatest.Server) { srv.Produce(20) }, true},
 		{"more slots than are counted", func(srv *solanatest.Server) { srv.Produce(1200) }, true},
 		{"skipped slots only", func(srv *solanatest.Server) { srv.Skip(30); srv.Produce(3) }, false},
-		{"as many blocks as max_backfill", func(srv *solanatest.Server) { srv.Skip(10); srv.Produce(6); srv.Skip(4); srv.Produce(1) }, false},
-		{"one block more than max_backfill", func(srv *solanatest.Server) { srv.Skip(10); srv.Produce(7); srv.Skip(4); srv.Produce(1) }, true},
+		// With the block processed when the daemon was cut off: 5 and 6.
+		{"as many blocks as max_backfill", func(srv *solanatest.Server) { srv.Skip(10); srv.Produce(4); srv.Skip(4); srv.Produce(1) }, false},
+		{"one block more than max_backfill", func(srv *solanatest.Server) { srv.Skip(10); srv.Produce(5); srv.Skip(4); srv.Produce(1) }, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -484,14 +494,11 @@ func TestFallingBehind(t *testing.T) {
 			h.srv.Produce(1)
 			before := h.waitHead(t)
 			last := before[len(before)-1].Block.Number
-			// The node advances while the daemon can reach it neither over
-			// pubsub nor over HTTP (no notification, and the feed does not
-			// poll).
-			h.srv.RateLimit(1 << 30)
-			h.srv.DropConnections()
+			// No notification comes, and the feed does not poll.
+			h.proxy.Cut()
 			tc.advance(h.srv)
-			h.srv.RateLimit(0)
 			head := h.nodeHead(t)
+			h.proxy.Restore()
 			ms := h.waitHead(t)[len(before):]
 			if !tc.gap {
 				h.checkBlocks(t, append(before[len(before)-1:], ms...))
@@ -500,20 +507,32 @@ func TestFallingBehind(t *testing.T) {
 			if len(ms) == 0 || ms[0].Type != "gap" {
 				t.Fatalf("after falling behind, want a gap notice first:\n%s", dump(ms))
 			}
+			// The feed resumes at the newest 5 blocks.
+			waiting := h.nodeSlots(t, last+1, head)
+			resume := waiting[len(waiting)-5]
 			g := ms[0].Gap
-			want := feeds.Gap{Type: "gap", Chain: "solana", From: last + 1, To: head - 5, Reason: g.Reason}
+			want := feeds.Gap{Type: "gap", Chain: "solana", From: last + 1, To: resume - 1, Reason: g.Reason}
 			if g != want || !strings.Contains(g.Reason, "max_backfill") {
 				t.Errorf("gap notice %+v, want %+v with a reason naming max_backfill", g, want)
 			}
-			// Then the blocks of the newest max_backfill slots, and on.
-			slot := h.srv.Produce(1)
+			// Then those blocks, and on.
+			h.srv.Produce(1)
 			ms = h.waitHead(t)[len(before)+1:]
-			blocks := h.checkBlocks(t, ms)
-			if first := h.nodeSlots(t, head-4, head)[0]; blocks[0].Number != first || blocks[len(blocks)-1].Number != slot-1 {
-				t.Errorf("blocks %d..%d after the gap, want %d..%d", blocks[0].Number, blocks[len(blocks)-1].Number, first, slot-1)
+			if blocks := h.checkBlocks(t, ms); blocks[0].Number != resume {
+				t.Errorf("first block after the gap %d, want %d", blocks[0].Number, resume)
 			}
 		})
 	}
+}
+
+// TestBurst: more slot notifications at once than the feed's inbox holds;
+// the newest are dropped, and the feed must still get to the head.
+func TestBurst(t *testing.T) {
+	t.Parallel()
+	h := start(t, setup{feed: ", max_backfill: 10000, poll_interval: 1h"})
+	h.waitHead(t)
+	h.srv.Produce(500)
+	h.checkBlocks(t, h.waitHead(t))
 }
 
 func TestMalformedNotifications(t *testing.T) {

@@ -32,7 +32,7 @@ type Balance struct {
 
 // event starts an event of w.
 func (t *tracker) event(w *wallet, typ string, slot uint64) feeds.WalletEvent {
-	return feeds.WalletEvent{Type: typ, Address: w.key, Chain: t.chain.Name(), TS: t.h.Clock().Now().UnixMilli(),
+	return feeds.WalletEvent{Type: typ, Address: w.key, Chain: t.chain.Name(), TS: t.clk.Now().UnixMilli(),
 		Status: t.status, Confirmations: 1, Block: slot, Commitment: string(t.commit)}
 }
 

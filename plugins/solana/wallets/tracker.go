@@ -14,6 +14,7 @@ import (
 
 	chain "github.com/feedd/feedd/chains/solana"
 	"github.com/feedd/feedd/feeds"
+	"github.com/feedd/feedd/internal/clock"
 	"github.com/feedd/feedd/plugins"
 )
 
@@ -98,6 +99,7 @@ type tracker struct {
 	tracer  trace.Tracer
 	commit  rpc.CommitmentType
 	status  string
+	clk     clock.Clock
 	wallets map[solana.PublicKey]*wallet
 	fetches []*fetch
 }
@@ -107,7 +109,11 @@ func newTracker(cfg Config, c *chain.Chain, h *plugins.Host, in *chain.Inbox, tr
 	if c.Commitment() == rpc.CommitmentProcessed {
 		status = feeds.StatusIncluded
 	}
-	return &tracker{cfg: cfg, chain: c, h: h, in: in, tracer: tracer, commit: c.Commitment(), status: status, wallets: map[solana.PublicKey]*wallet{}}
+	var clk clock.Clock = clock.Real{}
+	if h != nil {
+		clk = h.Clock()
+	}
+	return &tracker{cfg: cfg, chain: c, h: h, in: in, tracer: tracer, commit: c.Commitment(), status: status, clk: clk, wallets: map[solana.PublicKey]*wallet{}}
 }
 
 // watch starts following addr.
@@ -493,7 +499,7 @@ func (t *tracker) transaction(ctx context.Context, w *wallet, sig string, slot u
 	}
 	f := &fetch{w: w, sig: sig, slot: slot, err: errJSON}
 	if !t.read(ctx, f) {
-		f.due = t.h.Clock().Now().Add(fetchSpacing)
+		f.due = t.clk.Now().Add(fetchSpacing)
 		t.fetches = append(t.fetches, f)
 	}
 }
@@ -514,7 +520,7 @@ func (t *tracker) retryIn(now time.Time) (time.Duration, bool) {
 
 // retryFetches reads the fetches that are due.
 func (t *tracker) retryFetches(ctx context.Context) {
-	now := t.h.Clock().Now()
+	now := t.clk.Now()
 	kept := t.fetches[:0]
 	for _, f := range t.fetches {
 		if f.due.After(now) || t.wallets[f.w.addr] != f.w {
