@@ -242,9 +242,21 @@ func TestSOLTransfer(t *testing.T) {
 		t.Errorf("balance after the failure %+v", got)
 	}
 
+	// To itself: direction self, the value moved, only the fee spent.
+	self, err := c.Transfer(ctx, alice, alice.PublicKey(), 1_000_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs = has(t, wa, "the self transfer", ofTx(feeds.WalletTransaction, self))
+	st := one(t, evs, "the self transfer", ofTx(feeds.WalletTransaction, self))
+	if st.Direction != "self" || st.From != a || st.To != a || st.Value != "1000000" || st.Fee != "5000" {
+		t.Errorf("self transfer %+v", st)
+	}
+	has(t, wa, "alice's balance after the self transfer", balance("native", "997985000"))
+
 	// A late subscriber's snapshot has the balance and the recent events.
 	snap := env.Subscribe(t, "wallet:"+a).Snapshot(t)
-	for _, want := range []string{`"balance":"997990000"`, sig.String(), failed.String()} {
+	for _, want := range []string{`"balance":"997985000"`, sig.String(), failed.String(), self.String()} {
 		if !strings.Contains(string(snap), want) {
 			t.Errorf("snapshot %s lacks %s", snap, want)
 		}

@@ -60,6 +60,11 @@ type Slots struct {
 
 	next    uint64 // the first slot neither published nor known to be skipped
 	started bool   // next is set: the first look found the node's newest slot
+	// seen is the newest slot the node itself named (getSlot, getBlocks);
+	// root is the newest root published, never above seen (a root from a
+	// notification beyond what the node showed is not trusted) nor going
+	// back.
+	seen, root uint64
 }
 
 // New returns an instance of cfg on chain.
@@ -162,6 +167,7 @@ func (s *Slots) catchUp(ctx context.Context, h *plugins.Host, hint uint64) error
 		if err != nil {
 			return fmt.Errorf("getSlot: %w", err)
 		}
+		s.seen = max(s.seen, head)
 		if !s.started {
 			s.next, s.started = head, true // start at the newest block
 			h.Ready()
@@ -178,6 +184,9 @@ func (s *Slots) catchUp(ctx context.Context, h *plugins.Host, hint uint64) error
 	produced, err := s.blocks(ctx, start, head)
 	if err != nil {
 		return err
+	}
+	if n := len(produced); n > 0 {
+		s.seen = max(s.seen, produced[n-1])
 	}
 	if n := len(produced); n > s.cfg.MaxBackfill || start > s.next {
 		resume := start
@@ -261,9 +270,10 @@ func (s *Slots) publish(ctx context.Context, h *plugins.Host, slot uint64) (bool
 	if b.BlockTime != nil {
 		blk.Timestamp = int64(*b.BlockTime) * 1000
 	}
-	if _, root, ok := s.chain.Slot(); ok {
-		blk.Root = root
+	if _, root, ok := s.chain.Slot(); ok && root <= max(s.seen, slot) && root > s.root {
+		s.root = root
 	}
+	blk.Root = s.root
 	span.SetAttributes(attribute.Int("feedd.block.txs", blk.TxCount))
 	h.EmitContext(ctx, feeds.Publication{Kind: "block", Channel: "blocks:" + s.chain.Name(), Data: blk})
 	return true, nil

@@ -43,9 +43,6 @@ type harness struct {
 	// commit is the commitment blocks are read at (processed is served as
 	// confirmed).
 	commit rpc.CommitmentType
-	// rootUntrusted: checkBlocks does not check roots (the chain's newest
-	// root was made up by an injected notification).
-	rootUntrusted bool
 }
 
 func start(t *testing.T, s setup) *harness {
@@ -295,9 +292,6 @@ func (h *harness) checkBlocks(t *testing.T, ms []msg) []feeds.Block {
 			t.Errorf("block %d: root %d after root %d", b.Number, root, prevRoot)
 		}
 		prevRoot = root
-		if h.rootUntrusted {
-			continue
-		}
 		if root > nodeRoot || h.commit == rpc.CommitmentFinalized && root < b.Number {
 			t.Errorf("block %d at %s: root %d, want at most the node's %d (and at least the block when finalized)", b.Number, h.commit, root, nodeRoot)
 		}
@@ -542,10 +536,6 @@ func TestMalformedNotifications(t *testing.T) {
 			t.Parallel()
 			h := start(t, setup{commitment: commitment, feed: ", max_backfill: 5, poll_interval: 1h"})
 			h.waitHead(t)
-			// The chain (chains/solana) keeps the highest slot and root
-			// ever notified, so the made-up ones below stick to every
-			// block's root: that is the chain's to fix.
-			h.rootUntrusted = true
 			raws := []string{
 				`not json`,
 				`{"jsonrpc":"2.0"}`,

@@ -114,9 +114,48 @@ type txResult struct {
 	} `json:"meta"`
 	Transaction struct {
 		Message struct {
-			AccountKeys []accountKey `json:"accountKeys"`
+			AccountKeys  []accountKey  `json:"accountKeys"`
+			Instructions []instruction `json:"instructions"`
 		} `json:"message"`
 	} `json:"transaction"`
+}
+
+// instruction is a top-level instruction of a jsonParsed transaction; only
+// the system program's transfers are read.
+type instruction struct {
+	Program string `json:"program"`
+	Parsed  struct {
+		Type string `json:"type"`
+		Info struct {
+			Source      string `json:"source"`
+			Destination string `json:"destination"`
+			Lamports    uint64 `json:"lamports"`
+		} `json:"info"`
+	} `json:"parsed"`
+}
+
+func (in *instruction) UnmarshalJSON(b []byte) error {
+	type plain instruction
+	var p plain
+	if json.Unmarshal(b, &p) != nil {
+		return nil // an instruction of another shape: not read
+	}
+	*in = instruction(p)
+	return nil
+}
+
+// selfTransfers sums the system transfers from addr to itself.
+func (t *txResult) selfTransfers(addr string) (uint64, bool) {
+	var sum uint64
+	found := false
+	for _, in := range t.Transaction.Message.Instructions {
+		i := in.Parsed.Info
+		if in.Program == "system" && (in.Parsed.Type == "transfer" || in.Parsed.Type == "transferWithSeed") && i.Source == addr && i.Destination == addr {
+			sum += i.Lamports
+			found = true
+		}
+	}
+	return sum, found
 }
 
 // accountKey is an account key of a transaction's message: a string (json

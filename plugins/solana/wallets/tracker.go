@@ -386,7 +386,11 @@ func (t *tracker) tokenNote(ctx context.Context, w *wallet, tok *tokenAcct, v *a
 		t.h.Logger().Warn("token account notification not understood; skipped", "address", w.key, "account", tok.key, "error", err)
 		return
 	}
-	if tok.amount != nil && tok.amount.Sign() != 0 {
+	t.closeToken(tok)
+	delete(w.tokens, tok.key)
+	if tok.amount != nil {
+		// Published even when it was already at zero: the snapshot that
+		// comes with it no longer lists the account.
 		ev := t.event(w, feeds.WalletBalance, slot)
 		ev.Asset, ev.Balance, ev.Delta, ev.TokenAccount = tok.mint, "0", new(big.Int).Neg(tok.amount).String(), tok.key
 		if tok.decimals >= 0 {
@@ -394,8 +398,6 @@ func (t *tracker) tokenNote(ctx context.Context, w *wallet, tok *tokenAcct, v *a
 		}
 		t.publish(ctx, w, ev)
 	}
-	t.closeToken(tok)
-	delete(w.tokens, tok.key)
 }
 
 // setToken publishes a token account's balance when it changed.
@@ -635,6 +637,11 @@ func (t *tracker) events(w *wallet, sig string, res *txResult) ([]feeds.WalletEv
 	case moved.Sign() < 0:
 		ev.Direction, ev.From, ev.To = "out", w.key, counter
 	case w.key == payer:
+		if self, ok := res.selfTransfers(w.key); ok {
+			ev.Direction, ev.From, ev.To = "self", w.key, w.key
+			moved = new(big.Int).SetUint64(self)
+			break
+		}
 		ev.Direction, ev.From = "out", w.key
 	default:
 		ev.Direction, ev.To = "in", w.key
