@@ -88,3 +88,22 @@ func chainSpec(t Type, common ChainCommon, cfg any, entry config.Raw) (ChainSpec
 	}
 	return ChainSpec{Name: common.Name, Type: t.Name, Config: cfg, fingerprint: string(fp), newChain: t.NewChain}, nil
 }
+
+// LookupChain returns the running chain called name from env as the chain
+// type's own type T, or an error naming it: no chains in env, none of that
+// name, or one of another family (family names it in the error, "evm").
+func LookupChain[T Chain](env Env, name, family string) (T, error) {
+	var zero T
+	if env.Chain == nil {
+		return zero, fmt.Errorf("chain %q: the daemon runs no chains", name)
+	}
+	ch, err := env.Chain(name)
+	if err != nil {
+		return zero, err
+	}
+	c, ok := ch.(T)
+	if !ok {
+		return zero, fmt.Errorf("chain %q is a %T, not a %s chain", name, ch, family)
+	}
+	return c, nil
+}

@@ -88,18 +88,7 @@ func New(name string, cfg Config, env plugins.Env) (*Chain, error) {
 // Lookup returns the evm chain called name from a plugin's environment, or
 // an error naming it when there is none or it is not an evm chain.
 func Lookup(env plugins.Env, name string) (*Chain, error) {
-	if env.Chain == nil {
-		return nil, fmt.Errorf("chain %q: the daemon runs no chains", name)
-	}
-	ch, err := env.Chain(name)
-	if err != nil {
-		return nil, err
-	}
-	c, ok := ch.(*Chain)
-	if !ok {
-		return nil, fmt.Errorf("chain %q is a %T, not an evm chain", name, ch)
-	}
-	return c, nil
+	return plugins.LookupChain[*Chain](env, name, "evm")
 }
 
 // Name returns the chain's name in the configuration.

@@ -100,18 +100,7 @@ func New(name string, cfg Config, env plugins.Env) (*Chain, error) {
 // Lookup returns the solana chain called name from a plugin's environment,
 // or an error naming it.
 func Lookup(env plugins.Env, name string) (*Chain, error) {
-	if env.Chain == nil {
-		return nil, fmt.Errorf("chain %q: no chains in this environment", name)
-	}
-	ch, err := env.Chain(name)
-	if err != nil {
-		return nil, err
-	}
-	c, ok := ch.(*Chain)
-	if !ok {
-		return nil, fmt.Errorf("chain %q is a %T, not a solana chain", name, ch)
-	}
-	return c, nil
+	return plugins.LookupChain[*Chain](env, name, "solana")
 }
 
 // Name returns the chain's name in the configuration.

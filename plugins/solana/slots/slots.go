@@ -273,6 +273,9 @@ func (s *Slots) publish(ctx context.Context, h *plugins.Host, slot uint64) (bool
 	if _, root, ok := s.chain.Slot(); ok && root <= max(s.seen, slot) && root > s.root {
 		s.root = root
 	}
+	if s.commit == rpc.CommitmentFinalized && slot > s.root {
+		s.root = slot // a finalized block is rooted
+	}
 	blk.Root = s.root
 	span.SetAttributes(attribute.Int("feedd.block.txs", blk.TxCount))
 	h.EmitContext(ctx, feeds.Publication{Kind: "block", Channel: "blocks:" + s.chain.Name(), Data: blk})

@@ -11,7 +11,6 @@ import (
 	"context"
 	_ "embed"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gagliardetto/solana-go"
@@ -50,21 +49,14 @@ func init() {
 	})
 }
 
-// Tx is a running solana.tx instance.
+// Tx is a running solana.tx instance. It is the hub's Watcher of tx:
+// channels (its embedded Interest queues them for the run loop).
 type Tx struct {
+	*plugins.Interest[solana.Signature]
 	cfg    Config
 	chain  *chain.Chain
 	env    plugins.Env
 	tracer trace.Tracer
-
-	mu      sync.Mutex
-	changes []change
-	notify  chan struct{}
-}
-
-type change struct {
-	sig   solana.Signature
-	watch bool
 }
 
 // New returns an instance of cfg on c.
@@ -82,39 +74,16 @@ func New(cfg Config, c *chain.Chain, env plugins.Env) *Tx {
 	if cfg.MaxWatched <= 0 {
 		cfg.MaxWatched = 10000
 	}
-	return &Tx{cfg: cfg, chain: c, env: env, tracer: tracer, notify: make(chan struct{}, 1)}
-}
-
-// Watch is called by the hub for a tx: channel's first subscriber.
-func (t *Tx) Watch(channel string) { t.queue(channel, true) }
-
-// Unwatch is called when its last subscriber leaves.
-func (t *Tx) Unwatch(channel string) { t.queue(channel, false) }
-
-func (t *Tx) queue(channel string, watch bool) {
-	name, sig, ok := strings.Cut(strings.TrimPrefix(channel, "tx:"), ":")
-	if !ok || name != t.chain.Name() {
-		return // another chain's
-	}
-	s, err := solana.SignatureFromBase58(sig)
-	if err != nil {
-		return
-	}
-	t.mu.Lock()
-	t.changes = append(t.changes, change{sig: s, watch: watch})
-	t.mu.Unlock()
-	select {
-	case t.notify <- struct{}{}:
-	default:
-	}
-}
-
-func (t *Tx) take() []change {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	out := t.changes
-	t.changes = nil
-	return out
+	t := &Tx{cfg: cfg, chain: c, env: env, tracer: tracer}
+	t.Interest = plugins.NewInterest(func(channel string) (solana.Signature, bool) {
+		name, sig, ok := strings.Cut(strings.TrimPrefix(channel, "tx:"), ":")
+		if !ok || name != c.Name() {
+			return solana.Signature{}, false // another chain's
+		}
+		s, err := solana.SignatureFromBase58(sig)
+		return s, err == nil
+	})
+	return t
 }
 
 // Run follows the watched transactions until ctx ends.
@@ -134,12 +103,12 @@ func (t *Tx) Run(ctx context.Context, h *plugins.Host) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.notify:
-			for _, c := range t.take() {
-				if c.watch {
-					w.add(ctx, c.sig)
+		case <-t.Ready():
+			for _, c := range t.Take() {
+				if c.Watch {
+					w.add(ctx, c.Key)
 				} else {
-					w.remove(c.sig)
+					w.remove(c.Key)
 				}
 			}
 		case <-in.Ready():

@@ -16,7 +16,6 @@ import (
 	_ "embed"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gagliardetto/solana-go"
@@ -70,21 +69,14 @@ func init() {
 	})
 }
 
-// Wallets is a running solana.wallets instance.
+// Wallets is a running solana.wallets instance. It is the hub's Watcher of
+// wallet: channels (its embedded Interest queues them for the run loop).
 type Wallets struct {
+	*plugins.Interest[solana.PublicKey]
 	cfg    Config
 	chain  *chain.Chain
 	env    plugins.Env
 	tracer trace.Tracer
-
-	mu      sync.Mutex
-	changes []change
-	notify  chan struct{}
-}
-
-type change struct {
-	addr  solana.PublicKey
-	watch bool
 }
 
 // New returns an instance of cfg on c.
@@ -93,39 +85,16 @@ func New(cfg Config, c *chain.Chain, env plugins.Env) *Wallets {
 	if tracer == nil {
 		tracer = noop.NewTracerProvider().Tracer("")
 	}
-	return &Wallets{cfg: cfg, chain: c, env: env, tracer: tracer, notify: make(chan struct{}, 1)}
-}
-
-// Watch is called by the hub for a wallet: channel's first subscriber.
-func (w *Wallets) Watch(channel string) { w.queue(channel, true) }
-
-// Unwatch is called when its last subscriber leaves.
-func (w *Wallets) Unwatch(channel string) { w.queue(channel, false) }
-
-func (w *Wallets) queue(channel string, watch bool) {
-	a, kind, err := feeds.CanonAddress(strings.TrimPrefix(channel, "wallet:"))
-	if err != nil || kind != feeds.AddressSolana {
-		return // another chain family's address
-	}
-	pk, err := solana.PublicKeyFromBase58(a)
-	if err != nil {
-		return
-	}
-	w.mu.Lock()
-	w.changes = append(w.changes, change{addr: pk, watch: watch})
-	w.mu.Unlock()
-	select {
-	case w.notify <- struct{}{}:
-	default:
-	}
-}
-
-func (w *Wallets) takeChanges() []change {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	out := w.changes
-	w.changes = nil
-	return out
+	w := &Wallets{cfg: cfg, chain: c, env: env, tracer: tracer}
+	w.Interest = plugins.NewInterest(func(channel string) (solana.PublicKey, bool) {
+		a, kind, err := feeds.CanonAddress(strings.TrimPrefix(channel, "wallet:"))
+		if err != nil || kind != feeds.AddressSolana {
+			return solana.PublicKey{}, false // another chain family's address
+		}
+		pk, err := solana.PublicKeyFromBase58(a)
+		return pk, err == nil
+	})
+	return w
 }
 
 // Run watches until ctx ends.
@@ -155,12 +124,12 @@ func (w *Wallets) Run(ctx context.Context, h *plugins.Host) error {
 				stop()
 			}
 			return nil
-		case <-w.notify:
-			for _, ch := range w.takeChanges() {
-				if ch.watch {
-					t.watch(ch.addr, false)
+		case <-w.Ready():
+			for _, ch := range w.Take() {
+				if ch.Watch {
+					t.watch(ch.Key, false)
 				} else {
-					t.unwatch(ch.addr)
+					t.unwatch(ch.Key)
 				}
 			}
 		case <-in.Ready():
