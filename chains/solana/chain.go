@@ -43,6 +43,7 @@ type Chain struct {
 	slot     atomic.Uint64 // newest slot notified
 	root     atomic.Uint64 // newest root notified
 	slotSeen atomic.Int64  // when (clock, Unix ns) the newest slot notification came
+	slotsRcv atomic.Uint64 // slot notifications received, over all connections
 	slotTime atomic.Int64  // the same, for status: 0 before the first
 }
 
@@ -172,7 +173,7 @@ func (c *Chain) Run(ctx context.Context) error {
 				continue
 			}
 			c.log.Info("pubsub connected", "endpoint", w.name)
-			start := c.clk.Now()
+			start, heard := c.clk.Now(), c.slotsRcv.Load()
 			c.mu.Lock()
 			c.wsName = w.name
 			c.mu.Unlock()
@@ -183,14 +184,16 @@ func (c *Chain) Run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			if c.clk.Now().Sub(start) > time.Minute || c.slotSeen.Load() > start.UnixNano() {
+			// It worked if it served slots for a while: an endpoint that
+			// accepts and drops at once must not be redialled in a loop.
+			if c.clk.Now().Sub(start) > time.Minute || c.slotsRcv.Load() > heard+1 {
 				healthy = true
 			}
 			c.log.Warn("pubsub endpoint failed; failing over", "endpoint", w.name, "error", err)
 			c.m.failovers.Add(ctx, 1, c.m.attrs)
 		}
 		if healthy {
-			round = 0
+			round = -1 // the next failure waits the first step
 			continue // a connection that worked for a while: try again at once
 		}
 		wait := policy.Delay(round, rand.Float64)
@@ -223,6 +226,7 @@ func (c *Chain) onSlot(n Notification) {
 	// The newest notified, not the highest ever: after a failover the next
 	// node may be a slot or two behind, and a bogus value must not stick.
 	now := c.clk.Now().UnixNano()
+	c.slotsRcv.Add(1)
 	c.slotSeen.Store(now)
 	c.slot.Store(s.Slot)
 	c.slotTime.Store(now)

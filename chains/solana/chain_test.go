@@ -5,11 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/coder/websocket"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -287,6 +291,7 @@ func TestRPCFailover(t *testing.T) {
 func TestRateLimitBackoff(t *testing.T) {
 	srv := newServer(t)
 	cfg := config(srv)
+	cfg.BackoffMax = 2 * time.Second // a call waits at most this at a time
 	c, err := solana.New("sol", cfg, plugins.Env{})
 	if err != nil {
 		t.Fatal(err)
@@ -372,4 +377,28 @@ func TestConfigValidate(t *testing.T) {
 func caller() string {
 	_, file, line, _ := runtime.Caller(2)
 	return fmt.Sprintf("%s:%d", file, line)
+}
+
+// An endpoint that accepts the WebSocket and drops it at once is retried
+// with backoff, not in a loop.
+func TestDroppingEndpointBacksOff(t *testing.T) {
+	var accepts atomic.Int64
+	ws := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		accepts.Add(1)
+		c.CloseNow()
+	}))
+	defer ws.Close()
+	srv := newServer(t)
+	cfg := config(srv)
+	cfg.WS = []string{"ws" + strings.TrimPrefix(ws.URL, "http")}
+	cfg.BackoffInitial, cfg.BackoffMax = 100*time.Millisecond, 200*time.Millisecond
+	start(t, cfg)
+	time.Sleep(time.Second)
+	if n := accepts.Load(); n < 2 || n > 15 {
+		t.Errorf("%d connections in 1 s, want a few (backoff 100-200 ms)", n)
+	}
 }

@@ -28,7 +28,7 @@ func FuzzRoute(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		in := NewInbox(16)
-		w := &wsConn{c: c, name: "fuzz", out: make(chan []byte, writeQueue), full: make(chan struct{}), pending: map[uint64]*Sub{}, bySubID: map[uint64]*Sub{}}
+		w := &wsConn{c: c, name: "fuzz", signal: make(chan struct{}, 1), full: make(chan struct{}), pending: map[uint64]*Sub{}, bySubID: map[uint64]*Sub{}}
 		pending := &Sub{c: c, method: "accountSubscribe", unsub: "accountUnsubscribe", inbox: in}
 		active := &Sub{c: c, method: "accountSubscribe", unsub: "accountUnsubscribe", inbox: in, conn: w, subID: 7, active: true}
 		once := &Sub{c: c, method: "signatureSubscribe", unsub: "signatureUnsubscribe", inbox: in, conn: w, subID: 8, active: true, oneShot: true}

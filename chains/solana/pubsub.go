@@ -127,14 +127,19 @@ type wsConn struct {
 	c       *Chain
 	ws      *websocket.Conn
 	name    string
-	out     chan []byte
-	full    chan struct{} // closed when out overflowed
+	qmu     sync.Mutex
+	queue   [][]byte      // requests waiting for the writer
+	signal  chan struct{} // a request was queued
+	full    chan struct{} // closed when the queue overflowed
 	nextID  uint64
 	pending map[uint64]*Sub // subscribe requests awaiting their reply
 	bySubID map[uint64]*Sub
 }
 
-const writeQueue = 4096
+// maxQueue bounds the requests waiting to be written: every subscription
+// is sent again at once on a new connection, so it must hold them all; an
+// endpoint that leaves this many unread does not read.
+const maxQueue = 1 << 20
 
 // send writes s's subscribe request; under pubsub.mu.
 func (w *wsConn) send(s *Sub) {
@@ -170,14 +175,23 @@ func (w *wsConn) write(id uint64, method string, params []any) {
 		w.c.log.Error("pubsub request not encodable", "method", method, "error", err)
 		return
 	}
-	select {
-	case w.out <- b:
-	default:
+	w.qmu.Lock()
+	over := len(w.queue) >= maxQueue
+	if !over {
+		w.queue = append(w.queue, b)
+	}
+	w.qmu.Unlock()
+	if over {
 		select {
 		case <-w.full:
 		default:
 			close(w.full)
 		}
+		return
+	}
+	select {
+	case w.signal <- struct{}{}:
+	default:
 	}
 }
 
@@ -191,7 +205,7 @@ func (c *Chain) dialWS(ctx context.Context, raw string) (*wsConn, error) {
 		return nil, fmt.Errorf("dial %s: %w", name, endpoint.RedactError(err, raw))
 	}
 	ws.SetReadLimit(64 << 20)
-	return &wsConn{c: c, ws: ws, name: name, out: make(chan []byte, writeQueue), full: make(chan struct{}),
+	return &wsConn{c: c, ws: ws, name: name, signal: make(chan struct{}, 1), full: make(chan struct{}),
 		pending: map[uint64]*Sub{}, bySubID: map[uint64]*Sub{}}, nil
 }
 
@@ -217,13 +231,19 @@ func (c *Chain) serve(ctx context.Context, w *wsConn) error {
 			case <-w.full:
 				cancel(errors.New("write queue full: the endpoint does not read"))
 				return
-			case b := <-w.out:
-				wctx, wcancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
-				err := w.ws.Write(wctx, websocket.MessageText, b)
-				wcancel()
-				if err != nil {
-					cancel(fmt.Errorf("write: %w", err))
-					return
+			case <-w.signal:
+				w.qmu.Lock()
+				batch := w.queue
+				w.queue = nil
+				w.qmu.Unlock()
+				for _, b := range batch {
+					wctx, wcancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+					err := w.ws.Write(wctx, websocket.MessageText, b)
+					wcancel()
+					if err != nil {
+						cancel(fmt.Errorf("write: %w", err))
+						return
+					}
 				}
 			}
 		}

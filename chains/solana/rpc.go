@@ -196,10 +196,15 @@ func (c *Chain) Do(ctx context.Context, method string, fn func(ctx context.Conte
 		ep, wait := c.pickRPC()
 		if wait > 0 {
 			if waits >= 4 {
+				if last == nil {
+					return fmt.Errorf("%s: every rpc endpoint is rate limited", method)
+				}
 				return fmt.Errorf("%s: every rpc endpoint is rate limited: %w", method, last)
 			}
 			waits++
-			if err := c.sleep(ctx, wait); err != nil {
+			// A caller waits at most backoff_max at a time, whatever rest
+			// the endpoint asked for: its loop has other work.
+			if err := c.sleep(ctx, min(wait, c.cfg.BackoffMax)); err != nil {
 				return err
 			}
 			continue

@@ -53,8 +53,8 @@ func cmdSolana(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "devchain solana: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	if o.Slot <= 0 || o.Rate < 0 || o.Finalize < 1 {
-		fmt.Fprintf(stderr, "devchain solana: -slot must be positive, -rate not negative, -finalize at least 1\n")
+	if o.Slot <= 0 || !(o.Rate >= 0 && o.Rate <= 10000) || o.Finalize < 1 {
+		fmt.Fprintf(stderr, "devchain solana: -slot must be positive, -rate between 0 and 10000, -finalize at least 1\n")
 		return 2
 	}
 	if err := runSolana(ctx, o, stdout, stderr); err != nil {

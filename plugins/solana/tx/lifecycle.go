@@ -3,6 +3,7 @@ package tx
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/gagliardetto/solana-go"
@@ -41,6 +42,7 @@ type watched struct {
 	failed   bool
 	slot     uint64
 	errText  string
+	gone     int  // reads in a row in which the node did not know it
 	final    bool // finalized or dropped
 	subs     []*chain.Sub
 	last     feeds.TxStatus
@@ -289,6 +291,9 @@ func (w *watcher) read(ctx context.Context, xs []*watched) {
 			res, err = cl.GetSignatureStatuses(ctx, true, sigs...)
 			return err
 		})
+		if err == nil && res == nil {
+			err = errors.New("getSignatureStatuses: null result")
+		}
 		if err != nil {
 			w.h.Logger().Warn("reading transaction statuses failed", "error", err)
 			return
@@ -299,14 +304,18 @@ func (w *watcher) read(ctx context.Context, xs []*watched) {
 			}
 			st := res.Value[i]
 			if st == nil {
-				if x.level > 0 && x.level < rank(rpc.CommitmentConfirmed) {
-					// Seen processed, gone now: its fork was abandoned.
+				x.gone++
+				// Seen processed, gone now twice in a row (once could be
+				// an rpc node behind the pubsub one): its fork was
+				// abandoned.
+				if x.level > 0 && x.level < rank(rpc.CommitmentConfirmed) && x.gone >= 2 {
 					x.level, x.slot, x.errText, x.failed = 0, 0, "", false
 					x.last = feeds.TxStatus{Chain: w.chain.Name(), Hash: x.key, Status: feeds.StatusReorged, TS: w.h.Clock().Now().UnixMilli()}
 					w.emit(ctx, x)
 				}
 				continue
 			}
+			x.gone = 0
 			errJSON, _ := json.Marshal(st.Err)
 			w.apply(ctx, x, rank(rpc.CommitmentType(st.ConfirmationStatus)), st.Slot, chain.ErrorText(errJSON), st.Confirmations)
 		}

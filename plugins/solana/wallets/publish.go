@@ -98,9 +98,12 @@ func (t *tracker) resyncAll(ctx context.Context) {
 			}
 		}
 		if t.cfg.Transactions {
-			t.catchUp(ctx, w, &w.self)
-			for _, tok := range w.tokens {
-				t.catchUp(ctx, w, &tok.logs)
+			for _, m := range append([]*mention{&w.self}, tokenMentions(w)...) {
+				if m.marked {
+					t.catchUp(ctx, w, m)
+				} else {
+					t.mark(ctx, w, m)
+				}
 			}
 		}
 	}
@@ -124,4 +127,12 @@ func clip(b json.RawMessage) string {
 		return fmt.Sprintf("%s… (%d bytes)", b[:200], len(b))
 	}
 	return string(b)
+}
+
+func tokenMentions(w *wallet) []*mention {
+	out := make([]*mention, 0, len(w.tokens))
+	for _, tok := range w.tokens {
+		out = append(out, &tok.logs)
+	}
+	return out
 }

@@ -3,6 +3,7 @@ package wallets
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"math/big"
 	"sort"
 	"time"
@@ -190,6 +191,9 @@ func (t *tracker) handle(ctx context.Context, n chain.Notification) {
 		return // of an address no longer watched
 	}
 	w := k.w
+	if k.tok != nil && w.tokens[k.tok.key] != k.tok {
+		return // of a token account no longer followed (or followed anew)
+	}
 	switch n.Kind {
 	case chain.NoteRefused:
 		t.h.Logger().Warn("subscription refused; it is sent again on the next connection", "address", w.key, "error", n.Err)
@@ -266,6 +270,9 @@ func (t *tracker) readBalance(ctx context.Context, w *wallet) {
 		res, err = cl.GetBalance(ctx, w.addr, t.commit)
 		return err
 	})
+	if err == nil && res == nil {
+		err = errors.New("getBalance: null result")
+	}
 	if err != nil {
 		t.h.Logger().Warn("reading a balance failed", "address", w.key, "error", err)
 		return
@@ -292,6 +299,7 @@ func (t *tracker) setLamports(ctx context.Context, w *wallet, lamports, slot uin
 // listTokens finds the wallet's token accounts of both token programs and
 // follows the new ones.
 func (t *tracker) listTokens(ctx context.Context, w *wallet) {
+	failed := false
 	for _, program := range []solana.PublicKey{solana.TokenProgramID, solana.Token2022ProgramID} {
 		var res *rpc.GetTokenAccountsResult
 		err := t.chain.Do(ctx, "getTokenAccountsByOwner", func(ctx context.Context, cl *rpc.Client) (err error) {
@@ -299,8 +307,12 @@ func (t *tracker) listTokens(ctx context.Context, w *wallet) {
 				&rpc.GetTokenAccountsOpts{Commitment: t.commit, Encoding: solana.EncodingJSONParsed})
 			return err
 		})
+		if err == nil && res == nil {
+			err = errors.New("getTokenAccountsByOwner: null result")
+		}
 		if err != nil {
 			t.h.Logger().Warn("listing token accounts failed", "address", w.key, "program", program.String(), "error", err)
+			failed = true
 			continue
 		}
 		for _, ta := range res.Value {
@@ -326,7 +338,9 @@ func (t *tracker) listTokens(ctx context.Context, w *wallet) {
 			t.setToken(ctx, w, tok, st, res.Context.Slot)
 		}
 	}
-	w.listed = true
+	// Listed once both programs answered; until then every resubscription
+	// (and the next transaction) tries again.
+	w.listed = w.listed || !failed
 }
 
 // follow subscribes to one token account of w; nil beyond max_token_accounts.
@@ -354,9 +368,12 @@ func (t *tracker) readToken(ctx context.Context, w *wallet, tok *tokenAcct) {
 		res, err = cl.GetAccountInfoWithOpts(ctx, tok.addr, &rpc.GetAccountInfoOpts{Commitment: t.commit, Encoding: solana.EncodingJSONParsed})
 		return err
 	})
-	if err == rpc.ErrNotFound {
+	if errors.Is(err, rpc.ErrNotFound) {
 		t.tokenNote(ctx, w, tok, nil, 0)
 		return
+	}
+	if err == nil && (res == nil || res.Value == nil) {
+		err = errors.New("getAccountInfo: null result")
 	}
 	if err != nil {
 		t.h.Logger().Warn("reading a token account failed", "address", w.key, "account", tok.key, "error", err)
@@ -387,7 +404,9 @@ func (t *tracker) tokenNote(ctx context.Context, w *wallet, tok *tokenAcct, v *a
 		return
 	}
 	t.closeToken(tok)
-	delete(w.tokens, tok.key)
+	if w.tokens[tok.key] == tok {
+		delete(w.tokens, tok.key)
+	}
 	if tok.amount != nil {
 		// Published even when it was already at zero: the snapshot that
 		// comes with it no longer lists the account.
@@ -436,12 +455,11 @@ func (t *tracker) mark(ctx context.Context, w *wallet, m *mention) {
 		return
 	}
 	m.marked = true
+	if len(sigs) > 0 {
+		m.watermark = sigs[0].Signature.String() // the newest
+	}
 	for i := len(sigs) - 1; i >= 0; i-- {
-		s := sigs[i]
-		if m.watermark == "" || s.Slot > m.since {
-			m.watermark = s.Signature.String()
-		}
-		if m.since > 0 && s.Slot > m.since {
+		if s := sigs[i]; m.since > 0 && s.Slot > m.since {
 			errJSON, _ := json.Marshal(s.Err)
 			t.transaction(ctx, w, s.Signature.String(), s.Slot, errJSON)
 		}
@@ -696,10 +714,31 @@ func (t *tracker) events(w *wallet, sig string, res *txResult) ([]feeds.WalletEv
 	}
 	for _, i := range order {
 		tb, d := change(i)
-		if tb.Owner != w.key || d.Sign() == 0 {
+		if tb.Owner != w.key {
 			continue
 		}
 		acct := keys[i]
+		// A token account of w the transaction created or first showed
+		// (possibly empty: an associated account made ahead of a
+		// transfer) is followed from now on.
+		if t.cfg.Tokens && w.tokens[acct] == nil && post[i].amount != nil {
+			if pk, err := solana.PublicKeyFromBase58(acct); err == nil {
+				program := tb.ProgramID
+				if program == "" {
+					program = solana.TokenProgramID.String()
+				}
+				if tok := t.follow(w, pk, program); tok != nil {
+					tok.mint, tok.decimals = tb.Mint, tb.UITokenAmount.Decimals
+					if pre[i].amount != nil {
+						tok.amount = pre[i].amount
+					}
+					found = append(found, foundToken{tok, tokenState{Mint: tb.Mint, Owner: w.key, Amount: post[i].amount, Decimals: tb.UITokenAmount.Decimals}})
+				}
+			}
+		}
+		if d.Sign() == 0 {
+			continue
+		}
 		tev := t.event(w, feeds.WalletTokenTransfer, res.Slot)
 		tev.TS = ev.TS
 		tev.TxHash, tev.Token, tev.Amount, tev.Decimals, tev.TokenAccount, tev.Error = sig, tb.Mint, new(big.Int).Abs(d).String(), intp(tb.UITokenAmount.Decimals), acct, ev.Error
@@ -721,21 +760,6 @@ func (t *tracker) events(w *wallet, sig string, res *txResult) ([]feeds.WalletEv
 			tev.Direction, tev.From, tev.To = "out", w.key, other
 		}
 		out = append(out, tev)
-		if t.cfg.Tokens && w.tokens[acct] == nil && post[i].amount != nil {
-			if pk, err := solana.PublicKeyFromBase58(acct); err == nil {
-				program := tb.ProgramID
-				if program == "" {
-					program = solana.TokenProgramID.String()
-				}
-				if tok := t.follow(w, pk, program); tok != nil {
-					tok.mint, tok.decimals = tb.Mint, tb.UITokenAmount.Decimals
-					if pre[i].amount != nil {
-						tok.amount = pre[i].amount
-					}
-					found = append(found, foundToken{tok, tokenState{Mint: tb.Mint, Owner: w.key, Amount: post[i].amount, Decimals: tb.UITokenAmount.Decimals}})
-				}
-			}
-		}
 	}
 	return out, found
 }
