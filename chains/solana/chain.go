@@ -194,7 +194,7 @@ func (c *Chain) Run(ctx context.Context) error {
 		}
 		if healthy {
 			round = -1 // the next failure waits the first step
-			continue // a connection that worked for a while: try again at once
+			continue   // a connection that worked for a while: try again at once
 		}
 		wait := policy.Delay(round, rand.Float64)
 		c.log.Warn("every pubsub endpoint failed; waiting", "in", wait)
