@@ -100,14 +100,17 @@ func (s *Slots) Run(ctx context.Context, h *plugins.Host) error {
 	clk := h.Clock()
 	var hint uint64 // newest slot notified since the last look
 	for {
+		wait := s.cfg.PollInterval
 		if err := s.catchUp(ctx, h, hint); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			h.Logger().Warn("reading blocks failed; trying again at the next slot", "error", err)
+			// Again at the next slot, or in a second if none comes.
+			wait = min(wait, retryAfterFailure)
+			h.Logger().Warn("reading blocks failed; trying again", "in", wait, "error", err)
 		}
 		hint = 0
-		t := clk.NewTimer(s.cfg.PollInterval)
+		t := clk.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -127,6 +130,9 @@ func (s *Slots) Run(ctx context.Context, h *plugins.Host) error {
 		t.Stop()
 	}
 }
+
+// retryAfterFailure is the longest wait after a look that failed.
+const retryAfterFailure = time.Second
 
 // notified returns the slot a slot or root notification names, or 0.
 func notified(n solana.Notification) uint64 {
