@@ -6,7 +6,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X main.buildVersion=$(VERSION)
 TEST_FLAGS ?= -race -timeout 8m
 
-.PHONY: all build run run-default test lint vet fmt bench bench-go docs tidy clean
+.PHONY: all build run run-default test lint fmtcheck vet fmt bench bench-go docs tidy clean
 
 all: build
 
@@ -21,13 +21,17 @@ run: build ## a local dev chain with traffic in the background, the daemon on co
 run-default: build ## run the daemon on its embedded defaults, no chain (Ctrl-C stops it)
 	./$(BIN)/feedd run $(if $(CONFIG),-c $(CONFIG))
 
-test: lint ## every test, with the race detector
-	$(GO) test $(TEST_FLAGS) $(PKGS)
+# go vet's checks run inside go test (-vet=all): they reuse the race build
+# instead of compiling every package a second time without -race.
+test: fmtcheck ## every test, with the race detector, and every go vet check
+	$(GO) test -vet=all $(TEST_FLAGS) $(PKGS)
 
-lint: ## gofmt, go vet, generated docs up to date
+lint: fmtcheck ## gofmt, go vet, generated docs up to date
+	$(GO) vet $(PKGS)
+
+fmtcheck:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
-	$(GO) vet $(PKGS)
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
