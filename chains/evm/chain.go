@@ -142,7 +142,7 @@ func (c *Chain) Run(ctx context.Context) error {
 					return nil
 				}
 				c.log.Error("endpoint unusable", "endpoint", endpoint.Redact(ep), "error", err)
-				c.m.failovers.Add(ctx, 1, c.m.attrs)
+				c.m.Failovers.Add(ctx, 1, c.m.Attrs)
 				continue
 			}
 			c.log.Info("connected", "endpoint", cn.endpoint, "websocket", cn.ws)
@@ -158,7 +158,7 @@ func (c *Chain) Run(ctx context.Context) error {
 				healthy = true
 			}
 			c.log.Warn("endpoint failed; failing over", "endpoint", cn.endpoint, "error", err)
-			c.m.failovers.Add(ctx, 1, c.m.attrs)
+			c.m.Failovers.Add(ctx, 1, c.m.Attrs)
 		}
 		if healthy {
 			round = 0

@@ -215,7 +215,7 @@ func (t *tracker) advance(ctx context.Context, cn *conn, b *Block, received time
 		last = t.ring[len(t.ring)-1]
 		from, to := last.Number+1, segment[0].Number-1
 		c.log.Warn("fell behind more than max_backfill; skipping blocks", "from", from, "to", to, "max_backfill", maxBackfill)
-		c.m.gaps.Add(ctx, 1, c.m.attrs)
+		c.m.Gaps.Add(ctx, 1, c.m.Attrs)
 		t.ring = t.ring[:0]
 		if err := t.emit(ctx, HeadEvent{Gap: &Gap{From: from, To: to, Reason: fmt.Sprintf("more than max_backfill (%d) blocks behind", maxBackfill)}, Received: received}); err != nil {
 			return err
@@ -236,7 +236,7 @@ func (t *tracker) advance(ctx context.Context, cn *conn, b *Block, received time
 		}
 	default:
 		if n := len(segment) - 1; n > 0 {
-			c.m.backfilled.Add(ctx, int64(n), c.m.attrs)
+			c.m.backfilled.Add(ctx, int64(n), c.m.Attrs)
 			c.log.Info("backfilled missed blocks", "from", segment[0].Number, "to", segment[n-1].Number)
 		}
 	}
@@ -309,8 +309,8 @@ func (t *tracker) reorg(ctx context.Context, old, newRefs []BlockRef, received t
 		newHead = newRefs[len(newRefs)-1].Hash.Hex()
 	}
 	c.log.Warn("reorg", "depth", r.Depth, "from", r.From, "old_head", old[len(old)-1].Hash, "new_head", newHead)
-	c.m.reorgs.Add(ctx, 1, c.m.attrs)
-	c.m.reorgDepth.Record(ctx, int64(r.Depth), c.m.attrs)
+	c.m.reorgs.Add(ctx, 1, c.m.Attrs)
+	c.m.reorgDepth.Record(ctx, int64(r.Depth), c.m.Attrs)
 	return t.emit(ctx, HeadEvent{Reorg: r, Received: received})
 }
 

@@ -139,7 +139,7 @@ func (c *Chain) ChainStatus() plugins.ChainStatus {
 }
 
 // NoteGap counts a jump of a consumer over slots it could not fetch.
-func (c *Chain) NoteGap(ctx context.Context) { c.m.gaps.Add(ctx, 1, c.m.attrs) }
+func (c *Chain) NoteGap(ctx context.Context) { c.m.Gaps.Add(ctx, 1, c.m.Attrs) }
 
 // Run keeps a pubsub connection to one of the ws endpoints, in order,
 // failing over to the next when it fails (dial error, drop, stalled slot
@@ -169,7 +169,7 @@ func (c *Chain) Run(ctx context.Context) error {
 					return nil
 				}
 				c.log.Error("pubsub endpoint unusable", "endpoint", endpoint.Redact(raw), "error", err)
-				c.m.failovers.Add(ctx, 1, c.m.attrs)
+				c.m.Failovers.Add(ctx, 1, c.m.Attrs)
 				continue
 			}
 			c.log.Info("pubsub connected", "endpoint", w.name)
@@ -190,7 +190,7 @@ func (c *Chain) Run(ctx context.Context) error {
 				healthy = true
 			}
 			c.log.Warn("pubsub endpoint failed; failing over", "endpoint", w.name, "error", err)
-			c.m.failovers.Add(ctx, 1, c.m.attrs)
+			c.m.Failovers.Add(ctx, 1, c.m.Attrs)
 		}
 		if healthy {
 			round = -1 // the next failure waits the first step

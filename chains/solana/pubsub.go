@@ -398,7 +398,7 @@ func (c *Chain) route(ctx context.Context, w *wsConn, raw []byte) {
 		}
 		c.ps.mu.Unlock()
 		if again {
-			c.m.resubscribes.Add(ctx, 1, c.m.attrs)
+			c.m.resubscribes.Add(ctx, 1, c.m.Attrs)
 		}
 		s.deliver(Notification{Kind: NoteSubscribed, Again: again})
 	default:
@@ -407,7 +407,7 @@ func (c *Chain) route(ctx context.Context, w *wsConn, raw []byte) {
 }
 
 func (c *Chain) malformed(ctx context.Context, w *wsConn, what string, err error, raw []byte) {
-	c.m.malformed.Add(ctx, 1, c.m.attrs)
+	c.m.malformed.Add(ctx, 1, c.m.Attrs)
 	if len(raw) > 200 {
 		raw = raw[:200]
 	}

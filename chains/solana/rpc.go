@@ -232,11 +232,11 @@ func (c *Chain) Do(ctx context.Context, method string, fn func(ctx context.Conte
 			return err
 		case failLimited:
 			d := c.rpcLimited(ep, retryAfter)
-			c.m.rateLimited.Add(ctx, 1, c.m.attrs)
+			c.m.rateLimited.Add(ctx, 1, c.m.Attrs)
 			c.log.Warn("rpc endpoint rate limited", "endpoint", ep.name, "method", method, "rest", d)
 		case failOver:
 			failovers++
-			c.m.failovers.Add(ctx, 1, c.m.attrs)
+			c.m.Failovers.Add(ctx, 1, c.m.Attrs)
 			if failovers >= len(c.rpcs) {
 				return fmt.Errorf("%s on %s: %w", method, ep.name, err)
 			}

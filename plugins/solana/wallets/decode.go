@@ -10,6 +10,7 @@ import (
 	"strconv"
 
 	"github.com/gagliardetto/solana-go"
+	"github.com/gagliardetto/solana-go/rpc"
 )
 
 // accountValue is the part of an account (getAccountInfo value,
@@ -19,6 +20,20 @@ type accountValue struct {
 	Lamports uint64          `json:"lamports"`
 	Owner    string          `json:"owner"`
 	Data     json.RawMessage `json:"data"`
+}
+
+// valueOf turns an account read with solana-go's rpc client into the
+// accountValue that notifications carry (jsonParsed data as it came, binary
+// data as ["…", "base64"]).
+func valueOf(a *rpc.Account) *accountValue {
+	v := &accountValue{Lamports: a.Lamports, Owner: a.Owner.String()}
+	if a.Data == nil {
+		return v
+	}
+	if v.Data = a.Data.GetRawJSON(); len(v.Data) == 0 {
+		v.Data, _ = json.Marshal([]string{base64.StdEncoding.EncodeToString(a.Data.GetBinary()), "base64"})
+	}
+	return v
 }
 
 // accountNote is an accountNotification's result.

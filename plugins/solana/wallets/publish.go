@@ -2,7 +2,6 @@ package wallets
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -118,8 +117,6 @@ func atLeastConfirmed(c rpc.CommitmentType) rpc.CommitmentType {
 }
 
 func intp(v int) *int { return &v }
-
-func encodeB64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 
 // clip shortens a raw message for a log line.
 func clip(b json.RawMessage) string {

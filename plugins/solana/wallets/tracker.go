@@ -316,15 +316,7 @@ func (t *tracker) listTokens(ctx context.Context, w *wallet) {
 			continue
 		}
 		for _, ta := range res.Value {
-			v := &accountValue{Lamports: ta.Account.Lamports, Owner: ta.Account.Owner.String()}
-			if ta.Account.Data != nil {
-				v.Data = ta.Account.Data.GetRawJSON()
-				if len(v.Data) == 0 {
-					b, _ := json.Marshal([]string{encodeB64(ta.Account.Data.GetBinary()), "base64"})
-					v.Data = b
-				}
-			}
-			st, err := tokenAccount(v)
+			st, err := tokenAccount(valueOf(&ta.Account))
 			if err != nil {
 				t.h.Logger().Warn("token account skipped", "address", w.key, "account", ta.Pubkey.String(), "error", err)
 				continue
@@ -379,15 +371,7 @@ func (t *tracker) readToken(ctx context.Context, w *wallet, tok *tokenAcct) {
 		t.h.Logger().Warn("reading a token account failed", "address", w.key, "account", tok.key, "error", err)
 		return
 	}
-	v := &accountValue{Lamports: res.Value.Lamports, Owner: res.Value.Owner.String()}
-	if res.Value.Data != nil {
-		v.Data = res.Value.Data.GetRawJSON()
-		if len(v.Data) == 0 {
-			b, _ := json.Marshal([]string{encodeB64(res.Value.Data.GetBinary()), "base64"})
-			v.Data = b
-		}
-	}
-	t.tokenNote(ctx, w, tok, v, res.Context.Slot)
+	t.tokenNote(ctx, w, tok, valueOf(res.Value), res.Context.Slot)
 }
 
 // tokenNote takes a token account's new state; an account that is no
